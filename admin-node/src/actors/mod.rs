@@ -1,0 +1,3 @@
+//! Actors of the admin node.
+
+pub mod sweep;

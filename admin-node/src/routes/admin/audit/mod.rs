@@ -1,0 +1,4 @@
+//! Audit pages.
+
+pub mod list;
+pub mod show;

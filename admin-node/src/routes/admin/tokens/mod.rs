@@ -1,0 +1,5 @@
+//! Token pages.
+
+pub mod create;
+pub mod list;
+pub mod revoke;

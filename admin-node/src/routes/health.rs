@@ -1,0 +1,30 @@
+//! Liveness, readiness and metrics.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::metrics::CONTENT_TYPE;
+use crate::state::AdminState;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready when the store answers.
+pub async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
+    let backend = state.store.backend();
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "store": backend})),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "store": backend}))
+        }
+    }
+}
+
+pub async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(state.metrics.encode(state.sessions.len()))
+}

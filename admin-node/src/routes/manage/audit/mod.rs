@@ -1,0 +1,4 @@
+//! `/manage/audit`.
+
+pub mod get;
+pub mod list;

@@ -1,0 +1,83 @@
+//! `Application`: binds `server.host:server.port` (port 0 in tests) and serves health, the
+//! management API and the admin UI. `main` and the integration tests share it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer};
+use llm_proxy_platform::{ControlBus, Settings};
+use llm_proxy_store::DynStore;
+
+use crate::error::AdminError;
+use crate::routes::{configure_admin, configure_health};
+use crate::state::AdminState;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AdminState,
+}
+
+impl Application {
+    /// Starts the sweep actor and binds the listener. Must be called inside an actix `System`.
+    pub fn build(
+        settings: Arc<Settings>,
+        store: DynStore,
+        control: ControlBus,
+    ) -> Result<Self, AdminError> {
+        let state = AdminState::start(Arc::clone(&settings), store, control);
+        Self::with_state(settings, state)
+    }
+
+    /// Binds and builds the server around an already started state.
+    pub fn with_state(settings: Arc<Settings>, state: AdminState) -> Result<Self, AdminError> {
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let bind_error = |source| AdminError::Bind {
+            address: address.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&address).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let health = configure_health(state.clone());
+        let admin = configure_admin(state.clone());
+        let server = &settings.server;
+        let mut http = HttpServer::new(move || {
+            App::new()
+                .configure(health.clone())
+                .configure(admin.clone())
+        })
+        .client_request_timeout(Duration::from_millis(server.client_request_timeout_ms))
+        .keep_alive(Duration::from_secs(server.keep_alive_secs))
+        .max_connections(server.max_connections)
+        .shutdown_timeout(server.shutdown_timeout_secs);
+        if let Some(workers) = server.workers {
+            http = http.workers(workers);
+        }
+        let server = http.listen(listener).map_err(bind_error)?.run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AdminState {
+        &self.state
+    }
+
+    /// Stops the server (gracefully with `graceful = true`).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM or `handle().stop()`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

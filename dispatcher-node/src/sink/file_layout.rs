@@ -1,0 +1,169 @@
+//! Pure functions of the file sink: paths and lines, in the prime-radiant session format or
+//! as daily files.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use llm_proxy_core::event::RequestEvent;
+use serde_json::{json, Value};
+
+/// A path component built from client-controlled text: only `[A-Za-z0-9._-]`, at most 128
+/// characters, never `.` or `..` (no path traversal).
+fn safe_component(raw: &str, fallback: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .take(128)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
+        fallback.to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// `<dir>/<upstream>/<YYYY-MM-DD>/<session>.jsonl` (UTC date of `occurred_at`).
+pub fn session_file(dir: &Path, event: &RequestEvent) -> PathBuf {
+    let upstream = safe_component(&event.upstream, "unknown");
+    let session = if event.session.id.is_empty() {
+        event.request_id.as_str()
+    } else {
+        event.session.id.as_str()
+    };
+    let session = safe_component(session, "no-session");
+    dir.join(upstream)
+        .join(event.occurred_at.format("%Y-%m-%d").to_string())
+        .join(format!("{session}.jsonl"))
+}
+
+/// `<dir>/events-YYYY-MM-DD.jsonl`.
+pub fn daily_file(dir: &Path, event: &RequestEvent) -> PathBuf {
+    dir.join(format!(
+        "events-{}.jsonl",
+        event.occurred_at.format("%Y-%m-%d")
+    ))
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn meta(event: &RequestEvent, at: DateTime<Utc>, with_request: bool) -> Value {
+    let mut meta = json!({
+        "ts": ts(at),
+        "machine": event.node,
+        "host": event.upstream,
+        "session": event.session.id,
+    });
+    if with_request {
+        meta["request_id"] = json!(event.request_id);
+        meta["event_id"] = json!(event.id);
+        meta["provider"] = json!(event.provider);
+        if let Some(project) = event.project_id {
+            meta["project_id"] = json!(project);
+        }
+        if let Some(token) = event.token_id {
+            meta["token_id"] = json!(token);
+        }
+    }
+    meta
+}
+
+/// The `session_start` line written when a session file is created.
+pub fn session_start_line(event: &RequestEvent) -> Value {
+    json!({
+        "type": "session_start",
+        "provider": event.provider,
+        "upstream": event.upstream,
+        "source": event.session.source,
+        "_meta": meta(event, event.occurred_at, false),
+    })
+}
+
+/// The `request` and `response` lines of one event.
+pub fn session_lines(event: &RequestEvent) -> [Value; 2] {
+    let end = event.occurred_at
+        + chrono::Duration::microseconds((event.duration_ms * 1000.0).round() as i64);
+    let request = json!({
+        "type": "request",
+        "seq": event.session.seq,
+        "method": event.method,
+        "path": event.path,
+        "headers": event.request.headers,
+        "body": event.request.body,
+        "truncated": event.request.truncated,
+        "model": event.model,
+        "upstream": event.upstream,
+        "lineage": event.session.lineage,
+        "parent_seq": event.session.parent_seq,
+        "_meta": meta(event, event.occurred_at, true),
+    });
+    let response = json!({
+        "type": "response",
+        "seq": event.session.seq,
+        "status": event.status,
+        "headers": event.response.headers,
+        "body": event.response.body,
+        "truncated": event.response.truncated,
+        "stream": event.stream,
+        "timing": {
+            "ttfb_ms": event.ttfb_ms,
+            "total_ms": event.duration_ms,
+            "upstream_ms": event.upstream_ms,
+        },
+        "usage": event.usage,
+        "finish_reason": event.finish_reason,
+        "termination": event.termination,
+        "error_code": event.error_code,
+        "cache": event.cache,
+        "upstream": event.upstream,
+        "path": event.path,
+        "_meta": meta(event, end, true),
+    });
+    [request, response]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use llm_proxy_testkit::fake_sinks::sample_event;
+
+    #[test]
+    fn session_paths_are_sanitized() {
+        let mut event = sample_event();
+        event.upstream = "api.openai.com".into();
+        event.session.id = "../../etc/passwd".into();
+        let path = session_file(Path::new("/logs"), &event);
+        let day = event.occurred_at.format("%Y-%m-%d").to_string();
+        assert_eq!(
+            path,
+            PathBuf::from(format!("/logs/api.openai.com/{day}/.._.._etc_passwd.jsonl"))
+        );
+        event.session.id = "..".into();
+        assert!(session_file(Path::new("/l"), &event).ends_with("no-session.jsonl"));
+    }
+
+    #[test]
+    fn lines_carry_type_and_meta() {
+        let event = sample_event();
+        let [req, resp] = session_lines(&event);
+        assert_eq!(req["type"], "request");
+        assert_eq!(resp["type"], "response");
+        for line in [&req, &resp] {
+            assert_eq!(line["_meta"]["request_id"], event.request_id.as_str());
+            assert_eq!(line["_meta"]["session"], event.session.id.as_str());
+            assert_eq!(line["_meta"]["machine"], event.node.as_str());
+            assert!(line["_meta"]["ts"].is_string());
+        }
+        assert_eq!(resp["usage"]["total_tokens"], 15);
+        assert_eq!(session_start_line(&event)["type"], "session_start");
+    }
+}

@@ -1,0 +1,4 @@
+pub mod client;
+pub mod migrate;
+pub mod role;
+pub mod up;

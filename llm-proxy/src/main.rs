@@ -1,0 +1,40 @@
+//! `llm-proxy`: one binary for every role. `up` runs the whole gateway in one process on the
+//! embedded backends; `proxy`, `admin` run one role; `migrate` runs migrations;
+//! `project`, `token`, `audit` talk to the management API.
+
+mod bootstrap;
+mod cli;
+mod commands;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => commands::up::run(args),
+        Command::Proxy(args) => commands::role::run_proxy(args),
+        Command::Admin(args) => commands::role::run_admin(args),
+        Command::Migrate(args) => commands::migrate::run(args),
+        Command::Project { client, command } => {
+            commands::client::run(|| cli::manage::run_project(command, &client))
+        }
+        Command::Token { client, command } => {
+            commands::client::run(|| cli::manage::run_token(command, &client))
+        }
+        Command::Audit { client, command } => {
+            commands::client::run(|| cli::manage::run_audit(command, &client))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("llm-proxy: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The HTTP server every role runs: settings applied once, routes supplied by the nodes.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use llm_proxy_platform::Settings;
+
+/// Binds `server.host:server.port` and builds the server; routes come from `configure`, which
+/// runs once per worker (so per-worker clients are created inside it).
+pub fn bind<F>(settings: &Settings, configure: F) -> Result<(Server, u16), String>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let address = format!("{}:{}", settings.server.host, settings.server.port);
+    let listener =
+        TcpListener::bind(&address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?
+        .port();
+    let mut server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .client_request_timeout(Duration::from_millis(settings.server.client_request_timeout_ms))
+        .keep_alive(Duration::from_secs(settings.server.keep_alive_secs))
+        .max_connections(settings.server.max_connections)
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    if let Some(workers) = settings.server.workers {
+        server = server.workers(workers);
+    }
+    let server = server
+        .listen(listener)
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?
+        .run();
+    Ok((server, port))
+}

@@ -1,0 +1,48 @@
+//! Where request events go once the logging actor has batched them. The embedded path writes
+//! daily JSONL files; the Redis Streams path implements the same trait.
+
+mod exchange;
+mod file_sink;
+
+use async_trait::async_trait;
+use llm_proxy_core::event::RequestEvent;
+
+pub use exchange::{Exchange, Outcome};
+pub use file_sink::FileSink;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot write events to {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode an event: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("event sink task failed: {0}")]
+    Task(String),
+}
+
+/// A durable destination for batches of events. `write_batch` returns only once the batch is
+/// durable (file: fsynced), so the caller may count it written.
+#[async_trait]
+pub trait EventSink: Send + Sync + 'static {
+    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<(), SinkError>;
+    fn name(&self) -> &'static str;
+}
+
+/// Sink for `events.enabled = false`: accepts and forgets.
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+#[async_trait]
+impl EventSink for NullSink {
+    async fn write_batch(&self, _events: Vec<RequestEvent>) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "null"
+    }
+}

@@ -1,0 +1,8 @@
+//! Forwarding to the upstream with awc: per-worker clients, header rewriting, the request body
+//! limit, the first-byte timeout, and the streamed response body.
+
+pub mod body;
+pub mod client;
+pub mod headers;
+pub mod response;
+pub mod send;

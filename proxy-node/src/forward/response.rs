@@ -1,0 +1,343 @@
+//! The upstream's answer on its way to the client: forwarded chunk by chunk as it arrives (never
+//! buffered), with a bounded copy teed off for the event (SSE parsed incrementally), an idle
+//! timeout between chunks and no total-time limit. When the body ends — normally, by error,
+//! by timeout or because the client went away (drop) — exactly one event is recorded.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpResponse};
+use awc::error::PayloadError;
+use awc::ClientResponse;
+use bytes::Bytes;
+use futures_util::Stream;
+use llm_proxy_core::event::{BodyRecord, Termination};
+use llm_proxy_core::ErrorCode;
+use llm_proxy_platform::{ApiError, ErrorFlavor};
+use serde_json::{json, Map, Value};
+use tokio::time::Sleep;
+
+use crate::actors::event_log::EventLogHandle;
+use crate::events::{Exchange, Outcome};
+use crate::forward::headers;
+use crate::metrics::Metrics;
+use crate::redact;
+use crate::sse::SseParser;
+use crate::usage::{facts_from_json, ResponseFacts};
+
+/// Non-stream bodies up to this size are parsed for usage even when the record is capped lower.
+const PARSE_LIMIT: usize = 1024 * 1024;
+
+type PayloadStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
+
+/// What finishing a response needs.
+#[derive(Clone)]
+pub struct Finisher {
+    pub flavor: ErrorFlavor,
+    pub events: EventLogHandle,
+    pub metrics: Arc<Metrics>,
+    pub body_cap: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Finisher {
+    /// Records the event and the request metrics of one finished call.
+    pub fn record(&self, exchange: Exchange, outcome: Outcome) {
+        let now = Instant::now();
+        let provider = if exchange.provider.is_empty() {
+            "none".to_owned()
+        } else {
+            exchange.provider.clone()
+        };
+        let event = exchange.into_event(outcome, now);
+        self.metrics
+            .request_done(&provider, event.status, event.duration_ms / 1000.0);
+        tracing::info!(
+            request_id = %event.request_id,
+            provider = %provider,
+            project_id = ?event.project_id,
+            token_id = ?event.token_id,
+            method = %event.method,
+            path = %event.path,
+            status = event.status,
+            duration_ms = event.duration_ms,
+            termination = ?event.termination,
+            error_code = event.error_code.as_deref().unwrap_or(""),
+            "request"
+        );
+        self.events.record(event);
+    }
+}
+
+#[derive(Default)]
+struct Capture {
+    sse: Option<SseParser>,
+    buf: Vec<u8>,
+    keep: usize,
+    total: usize,
+}
+
+impl Capture {
+    fn new(is_sse: bool, body_cap: usize) -> Self {
+        Self {
+            sse: is_sse.then(|| SseParser::new(body_cap)),
+            buf: Vec::new(),
+            keep: body_cap.max(PARSE_LIMIT),
+            total: 0,
+        }
+    }
+
+    fn observe(&mut self, bytes: &[u8]) {
+        self.total += bytes.len();
+        if let Some(parser) = &mut self.sse {
+            parser.feed(bytes);
+        } else if self.buf.len() < self.keep {
+            let room = self.keep - self.buf.len();
+            self.buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    fn finish(self, body_cap: usize) -> (ResponseFacts, Value, bool) {
+        if let Some(parser) = self.sse {
+            let summary = parser.finish();
+            let body = json!({ "content": redact::redact_text(&summary.text, None) });
+            return (summary.facts, body, summary.text_truncated);
+        }
+        let facts = if self.total == self.buf.len() && !self.buf.is_empty() {
+            serde_json::from_slice::<Value>(&self.buf)
+                .map(|v| facts_from_json(&v))
+                .unwrap_or_default()
+        } else {
+            ResponseFacts::default()
+        };
+        let (body, truncated) = redact::body(&self.buf, self.total, body_cap, None);
+        (facts, body, truncated)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("upstream body failed: {0}")]
+    Upstream(String),
+    #[error("upstream sent nothing for {0:?}")]
+    Idle(Duration),
+}
+
+struct Pending {
+    exchange: Exchange,
+    status: u16,
+    headers: Map<String, Value>,
+}
+
+pub struct UpstreamBody {
+    stream: PayloadStream,
+    is_sse: bool,
+    /// Set after the idle timeout's error event was sent: the next poll ends the body.
+    ended: bool,
+    size: BodySize,
+    idle: Duration,
+    idle_timer: Pin<Box<Sleep>>,
+    capture: Capture,
+    pending: Option<Pending>,
+    finisher: Finisher,
+}
+
+impl UpstreamBody {
+    fn finish(&mut self, termination: Termination, error_code: Option<&str>) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let capture = std::mem::take(&mut self.capture);
+        let (facts, body, truncated) = capture.finish(self.finisher.body_cap);
+        let outcome = Outcome {
+            status: pending.status,
+            termination,
+            error_code: error_code.map(str::to_owned),
+            response: BodyRecord {
+                headers: pending.headers,
+                body,
+                truncated,
+            },
+            facts,
+        };
+        self.finisher.record(pending.exchange, outcome);
+    }
+
+    fn provider(&self) -> String {
+        self.pending
+            .as_ref()
+            .map(|p| p.exchange.provider.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl MessageBody for UpstreamBody {
+    type Error = BodyError;
+
+    fn size(&self) -> BodySize {
+        self.size
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.pending.is_none() || this.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            return match this.stream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => continue,
+                Poll::Ready(Some(Ok(bytes))) => {
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.idle_timer.as_mut().reset(deadline);
+                    this.capture.observe(&bytes);
+                    Poll::Ready(Some(Ok(bytes)))
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.finisher
+                        .metrics
+                        .upstream_error(&this.provider(), "body");
+                    this.finish(Termination::UpstreamError, Some("upstream_error"));
+                    Poll::Ready(Some(Err(BodyError::Upstream(e.to_string()))))
+                }
+                Poll::Ready(None) => {
+                    this.finish(Termination::Eof, None);
+                    Poll::Ready(None)
+                }
+                Poll::Pending => {
+                    if this.idle_timer.as_mut().poll(cx).is_ready() {
+                        this.finisher
+                            .metrics
+                            .upstream_error(&this.provider(), "idle_timeout");
+                        this.finish(Termination::Timeout, Some("upstream_timeout"));
+                        if this.is_sse {
+                            // SDKs raise on an error event; a bare close would look complete.
+                            this.ended = true;
+                            Poll::Ready(Some(Ok(idle_error_event(this.finisher.flavor))))
+                        } else {
+                            Poll::Ready(Some(Err(BodyError::Idle(this.idle))))
+                        }
+                    } else {
+                        Poll::Pending
+                    }
+                }
+            };
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    /// The client went away before the end: the upstream connection is dropped with us.
+    fn drop(&mut self) {
+        if self.pending.is_some() {
+            self.finish(Termination::ClientCancel, None);
+        }
+    }
+}
+
+/// The SSE error event a client gets when the upstream went silent mid-stream, in the
+/// provider's flavor (OpenAI: a `data:` line with `error`; Anthropic: `event: error`).
+fn idle_error_event(flavor: ErrorFlavor) -> Bytes {
+    let error = ApiError::new(
+        ErrorCode::UpstreamTimeout,
+        "The upstream stopped sending before the answer was complete.",
+    )
+    .with_flavor(flavor);
+    let text = match flavor {
+        ErrorFlavor::OpenAi => format!("data: {}\n\n", error.body()),
+        ErrorFlavor::Anthropic => format!("event: error\ndata: {}\n\n", error.body()),
+    };
+    Bytes::from(text)
+}
+
+pub fn is_event_stream(headers: &awc::http::header::HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
+}
+
+/// The client's response: upstream status and headers, our headers, and the streamed body.
+pub fn stream_back(
+    mut upstream: ClientResponse,
+    mut exchange: Exchange,
+    extra_headers: Vec<(HeaderName, HeaderValue)>,
+    head_request: bool,
+    finisher: Finisher,
+) -> HttpResponse {
+    let status = upstream.status();
+    let is_sse = is_event_stream(upstream.headers());
+    exchange.stream |= is_sse;
+    let mut response = HttpResponse::build(status);
+    for (name, value) in headers::downstream_response(upstream.headers()) {
+        if name == "x-request-id" {
+            response.append_header((HeaderName::from_static("x-upstream-request-id"), value));
+        } else {
+            response.append_header((name, value));
+        }
+    }
+    for (name, value) in extra_headers {
+        response.insert_header((name, value));
+    }
+    let recorded_headers = redact::headers(upstream.headers(), None);
+    let length: Option<u64> = upstream
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let no_body = head_request
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational()
+        || length == Some(0);
+    if no_body {
+        finisher.record(
+            exchange,
+            Outcome {
+                status: status.as_u16(),
+                termination: Termination::Eof,
+                error_code: None,
+                response: BodyRecord {
+                    headers: recorded_headers,
+                    body: Value::Null,
+                    truncated: false,
+                },
+                facts: ResponseFacts::default(),
+            },
+        );
+        return response.finish();
+    }
+    let size = match length {
+        Some(n) if !is_sse => BodySize::Sized(n),
+        _ => BodySize::Stream,
+    };
+    let idle = finisher.idle_timeout;
+    let body = UpstreamBody {
+        stream: Box::pin(upstream.take_payload()),
+        is_sse,
+        ended: false,
+        size,
+        idle,
+        idle_timer: Box::pin(tokio::time::sleep(idle)),
+        capture: Capture::new(is_sse, finisher.body_cap),
+        pending: Some(Pending {
+            exchange,
+            status: status.as_u16(),
+            headers: recorded_headers,
+        }),
+        finisher,
+    };
+    response.body(body)
+}

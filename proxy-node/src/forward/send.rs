@@ -1,0 +1,69 @@
+//! Sends the request upstream and waits for the response head, at most the first-byte timeout.
+
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
+use awc::error::SendRequestError;
+use awc::ClientResponse;
+use bytes::Bytes;
+use llm_proxy_core::ErrorCode;
+use llm_proxy_platform::ApiError;
+
+/// Why there is no upstream answer.
+#[derive(Debug)]
+pub enum Failure {
+    Unreachable(String),
+    Timeout,
+}
+
+impl Failure {
+    pub fn metric_kind(&self) -> &'static str {
+        match self {
+            Failure::Unreachable(_) => "unreachable",
+            Failure::Timeout => "timeout",
+        }
+    }
+
+    pub fn to_api_error(&self) -> ApiError {
+        match self {
+            Failure::Unreachable(_) => ErrorCode::UpstreamUnreachable.into(),
+            Failure::Timeout => ErrorCode::UpstreamTimeout.into(),
+        }
+    }
+}
+
+pub struct Outgoing<'a> {
+    pub client: &'a awc::Client,
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    pub first_byte_timeout: Duration,
+}
+
+pub async fn send(out: Outgoing<'_>) -> Result<ClientResponse, Failure> {
+    let mut request = out
+        .client
+        .request(out.method.clone(), out.url.as_str())
+        .no_decompress();
+    for (name, value) in out.headers {
+        request = request.append_header((name, value));
+    }
+    let bodyless = out.body.is_empty()
+        && matches!(
+            out.method,
+            Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+        );
+    let sending = if bodyless {
+        request.send()
+    } else {
+        request.send_body(out.body)
+    };
+    match tokio::time::timeout(out.first_byte_timeout, sending).await {
+        Err(_) => Err(Failure::Timeout),
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(SendRequestError::Timeout)) => Err(Failure::Timeout),
+        Ok(Err(e)) => Err(Failure::Unreachable(e.to_string())),
+    }
+}

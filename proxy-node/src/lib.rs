@@ -1,0 +1,32 @@
+//! proxy-node: the data plane. Routes `/v1/*` and `/{provider}/*` to LLM providers, admits
+//! withering tokens through the token cache actor, swaps in the project's key, streams the
+//! answer back untouched and records one event per call through the event log actor.
+//!
+//! For `llm-proxy up` (one App, one port): start a [`ProxyState`], register
+//! [`configure_health`], the admin routes, then [`configure_proxy`] LAST, and call
+//! [`ProxyState::shutdown`] after the server stopped.
+
+pub mod actors;
+pub mod admission;
+pub mod credentials;
+pub mod error;
+pub mod events;
+pub mod forward;
+pub mod metrics;
+pub mod policy;
+pub mod provider;
+pub mod redact;
+pub mod request_id;
+pub mod routes;
+pub mod routing;
+pub mod session;
+pub mod sse;
+pub mod startup;
+pub mod state;
+pub mod usage;
+
+pub use error::ProxyError;
+pub use events::{EventSink, FileSink, SinkError};
+pub use routes::{configure_health, configure_proxy};
+pub use startup::Application;
+pub use state::ProxyState;

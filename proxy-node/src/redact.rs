@@ -1,0 +1,231 @@
+//! Redaction for everything that leaves the request path as a record (DESIGN §8): credential
+//! headers are masked whole, and key-shaped strings (`sk-…`, `sk-ant-…`, `wt_…`, bearer values)
+//! are masked wherever they appear in headers or bodies.
+
+use std::borrow::Cow;
+
+use actix_web::http::header::HeaderMap;
+use llm_proxy_core::event::BodyRecord;
+use serde_json::{Map, Value};
+
+pub const MASK: &str = "[redacted]";
+
+const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "cookie",
+    "set-cookie",
+    "x-goog-api-key",
+    "openai-organization",
+    "openai-project",
+];
+
+/// Prefixes whose following run of key characters is a secret; matched case-insensitively.
+const KEY_PREFIXES: &[&str] = &["sk-", "wt_", "bearer "];
+/// Shorter runs are not keys (and masking them would eat ordinary words).
+const MIN_SECRET_LEN: usize = 8;
+
+fn is_key_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
+}
+
+/// Masks key-shaped substrings and, when given, every occurrence of `secret` itself.
+pub fn redact_text<'a>(text: &'a str, secret: Option<&str>) -> Cow<'a, str> {
+    let mut out: Cow<'a, str> = Cow::Borrowed(text);
+    if let Some(secret) = secret.filter(|s| s.len() >= MIN_SECRET_LEN) {
+        if out.contains(secret) {
+            out = Cow::Owned(out.replace(secret, MASK));
+        }
+    }
+    match mask_key_shapes(&out) {
+        Some(masked) => Cow::Owned(masked),
+        None => out,
+    }
+}
+
+fn mask_key_shapes(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let lower = text.to_ascii_lowercase().into_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let prefix = boundary
+            .then(|| {
+                KEY_PREFIXES
+                    .iter()
+                    .find(|p| lower[i..].starts_with(p.as_bytes()))
+            })
+            .flatten();
+        if let Some(prefix) = prefix {
+            let start = i + prefix.len();
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .take_while(|b| is_key_char(**b))
+                    .count();
+            if end - start >= MIN_SECRET_LEN {
+                let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                buf.push_str(&text[copied..start]);
+                buf.push_str(MASK);
+                copied = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.map(|mut buf| {
+        buf.push_str(&text[copied..]);
+        buf
+    })
+}
+
+/// Headers as an event records them: names lower-case, credentials masked, values redacted.
+pub fn headers(map: &HeaderMap, secret: Option<&str>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, value) in map {
+        let name = name.as_str().to_ascii_lowercase();
+        let value = if SENSITIVE_HEADERS.contains(&name.as_str()) {
+            MASK.to_owned()
+        } else {
+            match value.to_str() {
+                Ok(v) => redact_text(v, secret).into_owned(),
+                Err(_) => "[binary]".to_owned(),
+            }
+        };
+        match out.get_mut(&name) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            _ => {
+                out.insert(name, Value::String(value));
+            }
+        }
+    }
+    out
+}
+
+/// A capped, redacted body: JSON when it is complete and parses, else text.
+pub fn body(bytes: &[u8], total_len: usize, cap: usize, secret: Option<&str>) -> (Value, bool) {
+    if total_len == 0 {
+        return (Value::Null, false);
+    }
+    let cut = bytes.len().min(cap);
+    let truncated = total_len > cut;
+    let text = match std::str::from_utf8(&bytes[..cut]) {
+        Ok(text) => Cow::Borrowed(text),
+        // A multi-byte character cut by the cap.
+        Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
+        Err(_) => {
+            return (
+                Value::String(format!("[binary body: {total_len} bytes]")),
+                truncated,
+            )
+        }
+    };
+    let text = redact_text(&text, secret);
+    if !truncated {
+        if let Ok(json) = serde_json::from_str::<Value>(&text) {
+            return (json, false);
+        }
+    }
+    (Value::String(text.into_owned()), truncated)
+}
+
+pub fn record(
+    headers_map: &HeaderMap,
+    bytes: &[u8],
+    total_len: usize,
+    cap: usize,
+    secret: Option<&str>,
+) -> BodyRecord {
+    let (body, truncated) = body(bytes, total_len, cap, secret);
+    BodyRecord {
+        headers: headers(headers_map, secret),
+        body,
+        truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn masks_key_shapes() {
+        let text =
+            "key sk-proj-abcdefghijkl and sk-ant-api03-XYZxyz123456, token wt_AAAABBBBCCCCDDDD \
+                    Authorization: Bearer eyJhbGciOi.payload.sig end";
+        let out = redact_text(text, None);
+        assert!(!out.contains("abcdefghijkl"), "{out}");
+        assert!(!out.contains("XYZxyz123456"), "{out}");
+        assert!(!out.contains("AAAABBBB"), "{out}");
+        assert!(!out.contains("eyJhbGciOi"), "{out}");
+        assert!(out.contains("sk-[redacted]"));
+        assert!(out.contains("Bearer [redacted]"));
+        assert!(out.ends_with(" end"));
+    }
+
+    #[test]
+    fn leaves_ordinary_text_alone() {
+        for text in [
+            "ask-me anything",
+            "task-1",
+            "sk-short",
+            "a wt_ b",
+            "plain",
+            "é sk- ü",
+        ] {
+            assert_eq!(redact_text(text, None), text);
+        }
+    }
+
+    #[test]
+    fn masks_the_exact_secret_even_when_oddly_shaped() {
+        let out = redact_text("x=weird!secret!value", Some("weird!secret!value"));
+        assert_eq!(out, "x=[redacted]");
+    }
+
+    #[test]
+    fn headers_mask_credentials_whole() {
+        let req = TestRequest::default()
+            .insert_header(("Authorization", "Bearer wt_abcdefghijklmnop"))
+            .insert_header(("x-api-key", "anything"))
+            .insert_header(("x-note", "uses sk-abcdefghijklmn"))
+            .insert_header(("content-type", "application/json"))
+            .to_http_request();
+        let h = headers(req.headers(), None);
+        assert_eq!(h["authorization"], MASK);
+        assert_eq!(h["x-api-key"], MASK);
+        assert_eq!(h["x-note"], "uses sk-[redacted]");
+        assert_eq!(h["content-type"], "application/json");
+    }
+
+    #[test]
+    fn bodies_are_json_when_whole_and_text_when_cut() {
+        let json = br#"{"messages":[{"content":"my key is sk-abcdefghijklmnop"}]}"#;
+        let (body, truncated) = body(json, json.len(), 1024, None);
+        assert!(!truncated);
+        assert_eq!(body["messages"][0]["content"], "my key is sk-[redacted]");
+
+        let (cut, truncated) = super::body(json, json.len(), 10, None);
+        assert!(truncated);
+        assert_eq!(cut, Value::String("{\"messages".into()));
+
+        let utf8 = "ééé".as_bytes();
+        let (cut, truncated) = super::body(utf8, utf8.len(), 3, None);
+        assert!(truncated);
+        assert_eq!(cut, Value::String("é".into()));
+
+        let (bin, _) = super::body(&[0xff, 0xfe, 0x00, 0x81], 4, 100, None);
+        assert_eq!(bin, Value::String("[binary body: 4 bytes]".into()));
+    }
+}

@@ -1,0 +1,300 @@
+//! The data plane handler: route → policy → token → body → quota → forward → stream back.
+//! Every call, proxied or refused, ends as exactly one event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use bytes::Bytes;
+use llm_proxy_core::event::{BodyRecord, ClientInfo, Termination};
+use llm_proxy_platform::ApiError;
+use serde_json::{Map, Value};
+
+use crate::admission::Grant;
+use crate::events::{Exchange, Outcome};
+use crate::forward::client::UpstreamClients;
+use crate::forward::send::{self, Failure, Outgoing};
+use crate::forward::{body, headers, response};
+use crate::routing::{self, Route};
+use crate::state::ProxyState;
+use crate::usage::ResponseFacts;
+use crate::{credentials, policy, redact, request_id, session};
+
+type Headers = Vec<(HeaderName, HeaderValue)>;
+
+enum Step {
+    Preflight(HttpResponse),
+    Forward(Call),
+}
+
+struct Call {
+    route: Route,
+    grant: Grant,
+    body: Bytes,
+}
+
+/// Owns the exchange while the handler runs. If actix drops the handler (the client went away
+/// before the answer started), the call is still recorded, as `client_cancel` with status 499.
+struct InFlight<'a> {
+    exchange: Exchange,
+    armed: bool,
+    state: &'a ProxyState,
+}
+
+/// nginx's "client closed request".
+const CLIENT_CLOSED: u16 = 499;
+
+impl<'a> InFlight<'a> {
+    fn new(exchange: Exchange, state: &'a ProxyState) -> Self {
+        Self {
+            exchange,
+            armed: true,
+            state,
+        }
+    }
+
+    /// Hands the exchange on to whoever records it.
+    fn take(&mut self) -> Exchange {
+        self.armed = false;
+        let placeholder = Exchange::new(String::new(), Arc::clone(&self.exchange.node), "", "");
+        std::mem::replace(&mut self.exchange, placeholder)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let exchange = self.take();
+        let flavor = routing::flavor_for_path(&self.state.providers, &exchange.path);
+        let outcome = Outcome {
+            status: CLIENT_CLOSED,
+            termination: Termination::ClientCancel,
+            error_code: None,
+            response: BodyRecord::default(),
+            facts: ResponseFacts::default(),
+        };
+        self.state
+            .finisher(flavor, Duration::ZERO)
+            .record(exchange, outcome);
+    }
+}
+
+pub async fn proxy(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ProxyState>,
+    clients: web::Data<UpstreamClients>,
+) -> HttpResponse {
+    let mut exchange = Exchange::new(
+        request_id::request_id(&req),
+        Arc::clone(&state.node),
+        req.method().as_str(),
+        req.path(),
+    );
+    exchange.client = ClientInfo {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    exchange.request.headers =
+        redact::headers(req.headers(), credentials::raw_credential(req.headers()));
+    let mut cors = Headers::new();
+    let mut in_flight = InFlight::new(exchange, &state);
+    match prepare(&req, payload, &state, &mut in_flight.exchange, &mut cors).await {
+        Ok(Step::Preflight(mut response)) => {
+            // Not a proxied call: no event.
+            let exchange = in_flight.take();
+            for (name, value) in gateway_headers(&exchange, Instant::now()) {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
+        Ok(Step::Forward(call)) => {
+            forward(&req, call, &mut in_flight, cors, &state, &clients).await
+        }
+        Err(error) => {
+            let exchange = in_flight.take();
+            reject(&req, &state, exchange, cors, error, Termination::Rejected)
+        }
+    }
+}
+
+async fn prepare(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &ProxyState,
+    exchange: &mut Exchange,
+    cors: &mut Headers,
+) -> Result<Step, ApiError> {
+    let route = routing::resolve(&state.providers, req.path())?;
+    let provider = Arc::clone(&route.provider);
+    exchange.provider = provider.name.clone();
+    exchange.upstream = route.upstream_host.clone();
+    if policy::is_preflight(req) {
+        return policy::preflight(&provider, req).map(Step::Preflight);
+    }
+    let origin = policy::origin(req.headers());
+    policy::check_request(&provider, req.method(), &route.path, origin)?;
+    *cors = policy::cors_headers(origin);
+
+    let token = credentials::token_from_headers(req.headers())?;
+    let grant = state.tokens.authorize(token.hash(), &provider.name).await?;
+    exchange.token_id = Some(grant.token_id);
+    exchange.project_id = Some(grant.project_id);
+
+    let body = body::read(req.headers(), payload, state.settings.server.max_body_bytes).await?;
+    let cap = state.settings.events.body_cap_bytes;
+    let (recorded, truncated) = redact::body(&body, body.len(), cap, Some(token.expose()));
+    exchange.request.body = recorded;
+    exchange.request.truncated = truncated;
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let facts = policy::inspect_body(&provider, content_type, &body)?;
+    exchange.session = session::extract(req.headers(), facts.json.as_ref(), &exchange.request_id);
+    exchange.model = facts.model;
+    exchange.stream = facts.stream;
+
+    state.tokens.consume(&grant).await?;
+    Ok(Step::Forward(Call { route, grant, body }))
+}
+
+async fn forward(
+    req: &HttpRequest,
+    call: Call,
+    in_flight: &mut InFlight<'_>,
+    cors: Headers,
+    state: &ProxyState,
+    clients: &UpstreamClients,
+) -> HttpResponse {
+    let provider = Arc::clone(&call.route.provider);
+    let Some(client) = clients.get(&provider.name) else {
+        let error = ApiError::internal(format!("no upstream client for `{}`", provider.name));
+        let exchange = in_flight.take();
+        return reject(req, state, exchange, cors, error, Termination::Rejected);
+    };
+    let settings = &provider.settings;
+    in_flight.exchange.upstream_sent = Some(Instant::now());
+    let sent = send::send(Outgoing {
+        client,
+        method: req.method().clone(),
+        url: call.route.url(req.query_string()),
+        headers: headers::upstream_request(req.headers(), settings.auth, &call.grant.provider_key),
+        body: call.body,
+        first_byte_timeout: Duration::from_millis(settings.first_byte_timeout_ms),
+    })
+    .await;
+    let mut exchange = in_flight.take();
+    match sent {
+        Err(failure) => {
+            state
+                .metrics
+                .upstream_error(&provider.name, failure.metric_kind());
+            let termination = match &failure {
+                Failure::Timeout => Termination::Timeout,
+                Failure::Unreachable(cause) => {
+                    tracing::warn!(request_id = %exchange.request_id, provider = %provider.name, error = %cause, "upstream unreachable");
+                    Termination::UpstreamError
+                }
+            };
+            reject(
+                req,
+                state,
+                exchange,
+                cors,
+                failure.to_api_error(),
+                termination,
+            )
+        }
+        Ok(upstream) => {
+            let now = Instant::now();
+            exchange.upstream_head = Some(now);
+            let mut extra = gateway_headers(&exchange, now);
+            extra.extend(cors);
+            state
+                .metrics
+                .overhead(&provider.name, exchange.overhead(now).as_secs_f64());
+            let finisher = state.finisher(
+                provider.flavor,
+                Duration::from_millis(settings.idle_timeout_ms),
+            );
+            response::stream_back(
+                upstream,
+                exchange,
+                extra,
+                req.method() == Method::HEAD,
+                finisher,
+            )
+        }
+    }
+}
+
+/// A refusal (or an upstream failure) in the provider's error envelope, recorded as an event.
+fn reject(
+    req: &HttpRequest,
+    state: &ProxyState,
+    exchange: Exchange,
+    cors: Headers,
+    error: ApiError,
+    termination: Termination,
+) -> HttpResponse {
+    let error = error.with_flavor(routing::flavor_for_path(&state.providers, req.path()));
+    let now = Instant::now();
+    let mut response = error.error_response();
+    for (name, value) in gateway_headers(&exchange, now).into_iter().chain(cors) {
+        response.headers_mut().insert(name, value);
+    }
+    if !exchange.provider.is_empty() {
+        state
+            .metrics
+            .overhead(&exchange.provider, exchange.overhead(now).as_secs_f64());
+    }
+    let mut recorded = Map::new();
+    recorded.insert("content-type".into(), Value::from("application/json"));
+    let outcome = Outcome {
+        status: error.code.status(),
+        termination,
+        error_code: Some(error.code.as_str().to_owned()),
+        response: BodyRecord {
+            headers: recorded,
+            body: error.body(),
+            truncated: false,
+        },
+        facts: ResponseFacts::default(),
+    };
+    state
+        .finisher(error.flavor, Duration::ZERO)
+        .record(exchange, outcome);
+    response
+}
+
+/// `X-Request-ID` and the gateway's own time so far (`x-llm-proxy-overhead-ms`, `Server-Timing`).
+fn gateway_headers(exchange: &Exchange, now: Instant) -> Headers {
+    let overhead_ms = exchange.overhead(now).as_secs_f64() * 1000.0;
+    let mut timing = format!("gateway;dur={overhead_ms:.3}");
+    if let Some(upstream) = exchange.upstream_ttfb() {
+        timing.push_str(&format!(
+            ", upstream;dur={:.3}",
+            upstream.as_secs_f64() * 1000.0
+        ));
+    }
+    let mut out = Headers::new();
+    if let Ok(id) = HeaderValue::from_str(&exchange.request_id) {
+        out.push((HeaderName::from_static(request_id::HEADER), id));
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{overhead_ms:.3}")) {
+        out.push((HeaderName::from_static("x-llm-proxy-overhead-ms"), value));
+    }
+    if let Ok(value) = HeaderValue::from_str(&timing) {
+        out.push((HeaderName::from_static("server-timing"), value));
+    }
+    out
+}

@@ -1,0 +1,111 @@
+//! Token admission: revocation takes effect at once, `max_requests` is exact under concurrency,
+//! counted requests reach the store, warm tokens come from memory.
+
+use futures_util::future::join_all;
+use llm_proxy_core::token::TokenUpdate;
+
+use crate::helpers::{spawn_app, TestApp};
+
+#[actix_web::test]
+async fn revoked_token_is_rejected_on_the_very_next_request() {
+    let app = spawn_app().await;
+    let seeded = app.seed().await;
+    let body = TestApp::chat_body(false);
+
+    // Warm the cache.
+    for _ in 0..2 {
+        let (s, _, _) = app.send_json(app.chat(&seeded.bearer()), &body).await;
+        assert_eq!(s, 200);
+    }
+    app.revoke(&seeded.token).await;
+    let (s, _, b) = app.send_json(app.chat(&seeded.bearer()), &body).await;
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(b["error"]["code"], "token_inactive");
+    assert_eq!(app.upstream.request_count(), 2);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn max_requests_is_exact_under_50_concurrent_requests() {
+    let app = spawn_app().await;
+    let seeded = app.seed_with(Some(7)).await;
+    let body = TestApp::chat_body(false);
+    let bearer = seeded.bearer();
+
+    let answers = join_all((0..50).map(|_| app.send_json(app.chat(&bearer), &body))).await;
+    let ok = answers.iter().filter(|(s, _, _)| *s == 200).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, _, b)| *s == 429 && b["error"]["code"] == "quota_exceeded")
+        .count();
+    assert_eq!(ok, 7, "admitted");
+    assert_eq!(refused, 43, "refused");
+    assert_eq!(app.upstream.request_count(), 7);
+
+    // The counts reach the store.
+    app.state.tokens.flush().await;
+    let token = app
+        .store
+        .get_token(seeded.token.id)
+        .await
+        .unwrap_or_else(|e| panic!("get token: {e}"));
+    assert_eq!(token.request_count, 7);
+    assert!(token.last_used_at.is_some());
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn counts_survive_a_cache_eviction_and_a_raised_limit_applies() {
+    let app = spawn_app().await;
+    let seeded = app.seed_with(Some(1)).await;
+    let body = TestApp::chat_body(false);
+    let (s, _, _) = app.send_json(app.chat(&seeded.bearer()), &body).await;
+    assert_eq!(s, 200);
+    let (s, _, _) = app.send_json(app.chat(&seeded.bearer()), &body).await;
+    assert_eq!(s, 429);
+
+    // Raise the limit as the management API would: update, then publish.
+    let update = TokenUpdate {
+        max_requests: Some(Some(2)),
+        ..TokenUpdate::default()
+    };
+    app.store
+        .update_token(
+            seeded.token.id,
+            update,
+            &llm_proxy_core::audit::AuditContext::system("test"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update: {e}"));
+    app.control
+        .publish(llm_proxy_core::control::ControlEvent::TokenChanged {
+            token_id: seeded.token.id,
+        });
+    let (s, _, _) = app.send_json(app.chat(&seeded.bearer()), &body).await;
+    assert_eq!(s, 200);
+    let (s, _, _) = app.send_json(app.chat(&seeded.bearer()), &body).await;
+    assert_eq!(s, 429);
+    assert_eq!(app.upstream.request_count(), 2);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn warm_tokens_are_served_from_the_cache() {
+    let app = spawn_app().await;
+    let seeded = app.seed().await;
+    let body = TestApp::chat_body(false);
+    for _ in 0..3 {
+        let (s, _, _) = app.send_json(app.chat(&seeded.bearer()), &body).await;
+        assert_eq!(s, 200);
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("llm_proxy_token_cache_misses_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("llm_proxy_token_cache_hits_total 2"),
+        "{metrics}"
+    );
+    app.stop().await;
+}

@@ -1,0 +1,173 @@
+//! The request event: one JSON document per proxied call (DESIGN §5, §13). This is the contract
+//! between proxy nodes and dispatchers; bump `SCHEMA_VERSION` on any breaking change.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestEvent {
+    /// UUIDv7; the idempotency key for every sink.
+    pub id: Uuid,
+    pub schema_version: u32,
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: String,
+    pub node: String,
+    pub project_id: Option<Uuid>,
+    pub token_id: Option<Uuid>,
+    pub provider: String,
+    pub upstream: String,
+    pub method: String,
+    pub path: String,
+    pub model: Option<String>,
+    pub status: u16,
+    pub stream: bool,
+    pub duration_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub upstream_ms: Option<f64>,
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+    pub termination: Termination,
+    pub error_code: Option<String>,
+    pub cache: CacheStatus,
+    pub session: SessionInfo,
+    pub client: ClientInfo,
+    pub request: BodyRecord,
+    pub response: BodyRecord,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub total_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+    #[serde(default)]
+    pub estimated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Termination {
+    /// The response ended normally.
+    Eof,
+    ClientCancel,
+    UpstreamError,
+    Timeout,
+    /// The gateway answered without calling the upstream (auth, policy, limits).
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    Stored,
+    Bypass,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: String,
+    /// Where the id came from: `x-claude-code-session-id`, `metadata.user_id`, … or `generated`.
+    pub source: String,
+    pub seq: u64,
+    pub lineage: Option<String>,
+    pub parent_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A capped, redacted copy of a body and its headers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BodyRecord {
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    /// JSON when the body parsed as JSON, else a string; streams are reassembled.
+    pub body: serde_json::Value,
+    pub truncated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_round_trips_through_json_with_the_contract_field_names() {
+        let event = RequestEvent {
+            id: Uuid::now_v7(),
+            schema_version: SCHEMA_VERSION,
+            occurred_at: Utc::now(),
+            request_id: "req-1".into(),
+            node: "node-a".into(),
+            project_id: Some(Uuid::new_v4()),
+            token_id: Some(Uuid::new_v4()),
+            provider: "openai".into(),
+            upstream: "api.openai.com".into(),
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            model: Some("gpt-4o-mini".into()),
+            status: 200,
+            stream: true,
+            duration_ms: 12.5,
+            ttfb_ms: Some(3.0),
+            upstream_ms: Some(11.0),
+            usage: Some(Usage {
+                prompt_tokens: Some(10),
+                completion_tokens: Some(5),
+                total_tokens: Some(15),
+                cached_tokens: None,
+                estimated: false,
+            }),
+            finish_reason: Some("stop".into()),
+            termination: Termination::Eof,
+            error_code: None,
+            cache: CacheStatus::Bypass,
+            session: SessionInfo::default(),
+            client: ClientInfo::default(),
+            request: BodyRecord::default(),
+            response: BodyRecord::default(),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        for field in [
+            "id",
+            "schema_version",
+            "occurred_at",
+            "request_id",
+            "node",
+            "project_id",
+            "token_id",
+            "provider",
+            "upstream",
+            "method",
+            "path",
+            "model",
+            "status",
+            "stream",
+            "duration_ms",
+            "ttfb_ms",
+            "upstream_ms",
+            "usage",
+            "finish_reason",
+            "termination",
+            "error_code",
+            "cache",
+            "session",
+            "client",
+            "request",
+            "response",
+        ] {
+            assert!(json.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(json["termination"], "eof");
+        assert_eq!(json["usage"]["total_tokens"], 15);
+        let back: RequestEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+}

@@ -1,0 +1,7 @@
+//! Distributed mode: one Lua script per request on Redis (see [`RedisAdmission`]).
+
+mod admission;
+mod keys;
+
+pub use admission::RedisAdmission;
+pub use keys::LimitKeys;

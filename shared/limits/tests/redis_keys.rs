@@ -1,0 +1,129 @@
+//! Redis-only behaviour: keys live under the prefix with the project's hash tag, prefixes are
+//! isolated from each other, keys expire, and `build` wires settings to implementations.
+
+#![allow(clippy::unwrap_used)]
+
+use llm_proxy_limits::Admission;
+use llm_proxy_limits::{
+    AdmissionMode, AdmissionRequest, LimitKeys, LimitsConfig, RedisAdmission, Verdict,
+};
+use llm_proxy_testkit::redis_prefix::RedisPrefix;
+use uuid::Uuid;
+
+fn limited() -> AdmissionRequest {
+    AdmissionRequest {
+        token_id: Uuid::new_v4(),
+        project_id: Uuid::new_v4(),
+        max_requests: Some(100),
+        used: 0,
+        token_rpm: Some(2),
+        project_rpm: Some(10),
+    }
+}
+
+fn node(prefix: &RedisPrefix) -> RedisAdmission {
+    let keys = LimitKeys::new(prefix.prefix()).unwrap();
+    RedisAdmission::open(prefix.url(), keys, LimitsConfig::default()).unwrap()
+}
+
+async fn keys_under(prefix: &RedisPrefix) -> Vec<String> {
+    let client = redis::Client::open(prefix.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}:*", prefix.prefix()))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test]
+async fn prefixes_are_isolated_and_keys_carry_the_project_tag() {
+    let (a, b) = (RedisPrefix::unique(), RedisPrefix::unique());
+    let (node_a, node_b) = (node(&a), node(&b));
+    let req = limited();
+    for _ in 0..2 {
+        assert!(node_a.admit(&req).await.unwrap().is_admitted());
+    }
+    assert_ne!(node_a.admit(&req).await.unwrap().verdict, Verdict::Admitted);
+    // The same token under another prefix is another deployment.
+    assert!(node_b.admit(&req).await.unwrap().is_admitted());
+
+    let mut keys = keys_under(&a).await;
+    keys.sort();
+    let tag = LimitKeys::hash_tag(req.project_id);
+    let mut expected = vec![
+        format!("{}:rl:{tag}:rpm", a.prefix()),
+        format!("{}:rl:{tag}:t:{}:rpm", a.prefix(), req.token_id),
+        format!("{}:rl:{tag}:t:{}:used", a.prefix(), req.token_id),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+
+    assert_eq!(a.cleanup().await.unwrap(), 3);
+    assert_eq!(b.cleanup().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn keys_expire() {
+    let prefix = RedisPrefix::unique();
+    let admission = node(&prefix);
+    let req = limited();
+    assert!(admission.admit(&req).await.unwrap().is_admitted());
+
+    let client = redis::Client::open(prefix.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = admission.keys();
+    let pttl = |key: String| {
+        let mut con = con.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg(key)
+                .query_async::<i64>(&mut con)
+                .await
+                .unwrap()
+        }
+    };
+    let window = pttl(keys.token_window(req.project_id, req.token_id)).await;
+    assert!((1..=60_000).contains(&window), "token window pttl {window}");
+    let project = pttl(keys.project_window(req.project_id)).await;
+    assert!(
+        (1..=60_000).contains(&project),
+        "project window pttl {project}"
+    );
+    let used = pttl(keys.token_used(req.project_id, req.token_id)).await;
+    assert!(
+        used > 60_000,
+        "lifetime counter outlives the window: {used}"
+    );
+    let _: () = redis::cmd("PING").query_async(&mut con).await.unwrap();
+    prefix.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn build_picks_the_implementation_from_settings() {
+    let mut settings = llm_proxy_platform::Settings::default();
+    let memory = llm_proxy_limits::build(&settings).unwrap();
+    assert_eq!(memory.health().mode, AdmissionMode::Memory);
+
+    let prefix = RedisPrefix::unique();
+    prefix.apply(&mut settings);
+    let redis = llm_proxy_limits::build(&settings).unwrap();
+    assert!(redis.admit(&limited()).await.unwrap().is_admitted());
+    assert_eq!(redis.health().mode, AdmissionMode::Redis);
+    assert_eq!(keys_under(&prefix).await.len(), 3);
+
+    settings.redis.key_prefix = "bad{prefix".to_owned();
+    assert!(llm_proxy_limits::build(&settings).is_err());
+    prefix.cleanup().await.unwrap();
+}

@@ -1,0 +1,80 @@
+//! Fan-out of control events to every token cache. In one process a broadcast channel is the
+//! whole bus; in distributed mode a Redis pub/sub bridge feeds the same channel.
+
+use std::sync::Arc;
+
+use llm_proxy_core::control::ControlEvent;
+use tokio::sync::broadcast;
+
+/// Carries control events to other processes (Redis pub/sub in distributed mode).
+pub trait RemotePublisher: Send + Sync {
+    fn publish(&self, event: &ControlEvent);
+}
+
+#[derive(Clone)]
+pub struct ControlBus {
+    local: broadcast::Sender<ControlEvent>,
+    remote: Option<Arc<dyn RemotePublisher>>,
+}
+
+impl ControlBus {
+    pub fn in_process() -> Self {
+        let (local, _) = broadcast::channel(1024);
+        Self {
+            local,
+            remote: None,
+        }
+    }
+
+    pub fn with_remote(remote: Arc<dyn RemotePublisher>) -> Self {
+        let mut bus = Self::in_process();
+        bus.remote = Some(remote);
+        bus
+    }
+
+    /// Called after the commit that caused the change.
+    pub fn publish(&self, event: ControlEvent) {
+        if let Some(remote) = &self.remote {
+            remote.publish(&event);
+        }
+        self.deliver_locally(event);
+    }
+
+    /// Events that arrived from another process: deliver here only.
+    pub fn deliver_locally(&self, event: ControlEvent) {
+        // No subscriber yet is fine: nothing is cached that could be stale.
+        let _ = self.local.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ControlEvent> {
+        self.local.subscribe()
+    }
+}
+
+impl std::fmt::Debug for ControlBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlBus")
+            .field("subscribers", &self.local.receiver_count())
+            .field("remote", &self.remote.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[tokio::test]
+    async fn every_subscriber_sees_a_published_event() {
+        let bus = ControlBus::in_process();
+        let mut a = bus.subscribe();
+        let mut b = bus.subscribe();
+        let event = ControlEvent::TokenChanged {
+            token_id: Uuid::new_v4(),
+        };
+        bus.publish(event.clone());
+        assert_eq!(a.recv().await.unwrap(), event);
+        assert_eq!(b.recv().await.unwrap(), event);
+    }
+}

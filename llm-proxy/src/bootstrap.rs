@@ -50,7 +50,9 @@ pub fn encryption_key(settings: &Settings, allow_generate: bool) -> Result<Encry
     }
     let (key, generated) =
         EncryptionKey::load_or_generate(&settings.data_dir).map_err(|e| e.to_string())?;
-    let path = settings.data_dir.join(llm_proxy_platform::crypto::KEY_FILE_NAME);
+    let path = settings
+        .data_dir
+        .join(llm_proxy_platform::crypto::KEY_FILE_NAME);
     if generated {
         tracing::warn!(path = %path.display(), "generated a new encryption key (mode 0600); back it up: stored provider keys cannot be read without it");
     } else {

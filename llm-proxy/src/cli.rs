@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use llm_proxy_platform::LoadOptions;
 
 #[derive(Debug, Parser)]
-#[command(name = "llm-proxy", version, about = "An LLM API gateway with withering tokens")]
+#[command(
+    name = "llm-proxy",
+    version,
+    about = "An LLM API gateway with withering tokens"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

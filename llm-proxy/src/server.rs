@@ -21,7 +21,9 @@ where
         .map_err(|e| format!("cannot read the bound address: {e}"))?
         .port();
     let mut server = HttpServer::new(move || App::new().configure(configure.clone()))
-        .client_request_timeout(Duration::from_millis(settings.server.client_request_timeout_ms))
+        .client_request_timeout(Duration::from_millis(
+            settings.server.client_request_timeout_ms,
+        ))
         .keep_alive(Duration::from_secs(settings.server.keep_alive_secs))
         .max_connections(settings.server.max_connections)
         .shutdown_timeout(settings.server.shutdown_timeout_secs);

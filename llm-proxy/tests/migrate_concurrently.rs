@@ -1,5 +1,6 @@
 //! Two `llm-proxy migrate` processes started at once against one fresh Postgres database both
 //! succeed, and the schema is migrated exactly once (the advisory lock serialises them).
+#![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Stdio};
 
@@ -7,7 +8,9 @@ use llm_proxy_testkit::db::TestDatabase;
 
 #[actix_rt::test]
 async fn two_processes_migrate_the_same_database_at_once() {
-    let db = TestDatabase::create_unmigrated().await.expect("create database");
+    let db = TestDatabase::create_unmigrated()
+        .await
+        .expect("create database");
     let spawn = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_llm-proxy"));
         for (key, _) in std::env::vars() {
@@ -41,9 +44,12 @@ async fn two_processes_migrate_the_same_database_at_once() {
         .await
         .expect("history table")
         .get(0);
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres"))
-        .expect("migrations dir")
-        .count() as i64;
+    let files = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../migrations/postgres"
+    ))
+    .expect("migrations dir")
+    .count() as i64;
     assert_eq!(applied, files, "each migration applied exactly once");
     drop(client);
     db.drop_db().await;

@@ -1,5 +1,6 @@
 //! Bad configuration, unreachable databases and wrong keys stop start-up with one clear line
 //! and a non-zero exit code, never a panic.
+#![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Output};
 
@@ -21,7 +22,10 @@ fn llm_proxy(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// The error is the last stderr line, prefixed, and nothing panicked.
 fn assert_clean_failure(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "expected failure, stderr: {stderr}");
+    assert!(
+        !output.status.success(),
+        "expected failure, stderr: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "panicked: {stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     assert!(last.starts_with("llm-proxy: error: "), "last line: {last}");
@@ -60,7 +64,10 @@ fn bad_value_is_named() {
 fn unreachable_database_is_one_line() {
     let output = llm_proxy(
         &["migrate"],
-        &[("LLM_PROXY_DATABASE__URL", "postgres://postgres@127.0.0.1:1/nowhere")],
+        &[(
+            "LLM_PROXY_DATABASE__URL",
+            "postgres://postgres@127.0.0.1:1/nowhere",
+        )],
     );
     assert_clean_failure(&output, "127.0.0.1");
 }
@@ -85,7 +92,11 @@ fn migrate_creates_the_embedded_database() {
         &["migrate", "--data-dir", dir.path().to_str().unwrap()],
         &[],
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(dir.path().join("llm-proxy.sqlite").exists());
 }
 
@@ -105,14 +116,23 @@ fn wrong_encryption_key_stops_start_up() {
         })
         .unwrap();
         llm_proxy_store::migrate(&settings).await.unwrap();
-        let store = llm_proxy_store::open(&settings, Cipher::new(&right)).await.unwrap();
+        let store = llm_proxy_store::open(&settings, Cipher::new(&right))
+            .await
+            .unwrap();
         let project = llm_proxy_core::project::NewProject {
             name: "keyed".into(),
-            provider_keys: [("openai".to_owned(), llm_proxy_core::SecretString::new("sk-test-0123456789abcdef"))].into(),
+            provider_keys: [(
+                "openai".to_owned(),
+                llm_proxy_core::SecretString::new("sk-test-0123456789abcdef"),
+            )]
+            .into(),
             rate_limit_rpm: None,
         };
         store
-            .create_project(project, &llm_proxy_core::audit::AuditContext::system("test"))
+            .create_project(
+                project,
+                &llm_proxy_core::audit::AuditContext::system("test"),
+            )
             .await
             .unwrap();
     });

@@ -33,7 +33,9 @@ pub fn run_proxy(args: ServeArgs) -> Result<(), String> {
             data_plane(cfg);
         })?;
         tracing::info!(port, "proxy node listening");
-        let result = server.await.map_err(|e| format!("server stopped with an error: {e}"));
+        let result = server
+            .await
+            .map_err(|e| format!("server stopped with an error: {e}"));
         proxy.shutdown().await;
         result
     })
@@ -58,6 +60,8 @@ pub fn run_admin(args: ServeArgs) -> Result<(), String> {
             manage(cfg);
         })?;
         tracing::info!(port, "admin node listening");
-        server.await.map_err(|e| format!("server stopped with an error: {e}"))
+        server
+            .await
+            .map_err(|e| format!("server stopped with an error: {e}"))
     })
 }

@@ -1,34 +1,58 @@
 //! Token admission as plain functions: load a token with its project and provider key from the
-//! store, and decide whether a request may pass. The token cache actor calls these.
+//! store, and decide whether a token may call a provider at all (revocation, expiry, project,
+//! key). The token cache actor calls these; counting (quota and request rates) is the
+//! [`llm_proxy_limits::Admission`]'s job, see [`crate::limits`].
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use llm_proxy_core::token::Token;
 use llm_proxy_core::{ErrorCode, SecretString};
+use llm_proxy_limits::AdmissionRequest;
 use llm_proxy_platform::ApiError;
 use llm_proxy_store::{DynStore, StoreError};
 use uuid::Uuid;
+
+/// What admission needs to know about a token's project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProjectFacts {
+    pub active: bool,
+    pub rate_limit_rpm: Option<u32>,
+}
 
 /// What the store said about one token, for one provider.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub token: Token,
-    pub project_active: bool,
+    pub project: ProjectFacts,
     pub provider: String,
     pub key: Option<SecretString>,
 }
 
-/// A request that may go upstream, with the key to use.
+/// A token that may call this provider, with the key to use and the limits to admit it under.
 #[derive(Debug, Clone)]
 pub struct Grant {
     pub token_id: Uuid,
     pub project_id: Uuid,
     pub max_requests: Option<u64>,
-    /// Requests counted for this token when the grant was made (seeds the counter if it was
-    /// trimmed meanwhile).
+    /// The token's `request_count` in the store when it was cached.
     pub used: u64,
+    pub token_rpm: Option<u32>,
+    pub project_rpm: Option<u32>,
     pub provider_key: SecretString,
+}
+
+impl Grant {
+    pub fn admission_request(&self) -> AdmissionRequest {
+        AdmissionRequest {
+            token_id: self.token_id,
+            project_id: self.project_id,
+            max_requests: self.max_requests,
+            used: self.used,
+            token_rpm: self.token_rpm,
+            project_rpm: self.project_rpm,
+        }
+    }
 }
 
 /// Looks the token up by hash; `None` when it does not exist.
@@ -40,31 +64,33 @@ pub async fn load(
     let Some(token) = store.find_token_by_hash(&token_hash).await? else {
         return Ok(None);
     };
-    let project_active = match store.get_project(token.project_id).await {
-        Ok(project) => project.is_active,
-        Err(StoreError::NotFound { .. }) => false,
+    let project = match store.get_project(token.project_id).await {
+        Ok(project) => ProjectFacts {
+            active: project.is_active,
+            rate_limit_rpm: project.rate_limit_rpm,
+        },
+        Err(StoreError::NotFound { .. }) => ProjectFacts::default(),
         Err(e) => return Err(e),
     };
-    let key = if project_active {
+    let key = if project.active {
         store.provider_key(token.project_id, &provider).await?
     } else {
         None
     };
     Ok(Some(Loaded {
         token,
-        project_active,
+        project,
         provider,
         key,
     }))
 }
 
-/// The admission rules, in the order a client is told about them.
+/// The rules that need no counting, in the order a client is told about them.
 pub fn decide(
     token: &Token,
-    project_active: bool,
+    project: ProjectFacts,
     keys: &HashMap<String, Option<SecretString>>,
     provider: &str,
-    used: u64,
     now: DateTime<Utc>,
 ) -> Result<Grant, ApiError> {
     if !token.is_active {
@@ -73,11 +99,8 @@ pub fn decide(
     if token.is_expired(now) {
         return Err(ErrorCode::TokenExpired.into());
     }
-    if !project_active {
+    if !project.active {
         return Err(ErrorCode::ProjectInactive.into());
-    }
-    if token.max_requests.is_some_and(|max| used >= max) {
-        return Err(ErrorCode::QuotaExceeded.into());
     }
     let key = keys.get(provider).cloned().flatten().ok_or_else(|| {
         ApiError::new(
@@ -90,18 +113,11 @@ pub fn decide(
         token_id: token.id,
         project_id: token.project_id,
         max_requests: token.max_requests,
-        used,
+        used: token.request_count,
+        token_rpm: token.rate_limit_rpm,
+        project_rpm: project.rate_limit_rpm,
         provider_key: key,
     })
-}
-
-/// Counts one request if the lifetime quota allows it. `used` is the token's counter.
-pub fn consume(used: &mut u64, max_requests: Option<u64>) -> Result<(), ApiError> {
-    if max_requests.is_some_and(|max| *used >= max) {
-        return Err(ErrorCode::QuotaExceeded.into());
-    }
-    *used += 1;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -121,8 +137,8 @@ mod tests {
             is_active: true,
             deactivated_at: None,
             max_requests: Some(2),
-            request_count: 0,
-            rate_limit_rpm: None,
+            request_count: 1,
+            rate_limit_rpm: Some(5),
             created_at: Utc::now(),
             last_used_at: None,
         }
@@ -135,6 +151,15 @@ mod tests {
         ])
     }
 
+    const ACTIVE: ProjectFacts = ProjectFacts {
+        active: true,
+        rate_limit_rpm: Some(9),
+    };
+    const INACTIVE: ProjectFacts = ProjectFacts {
+        active: false,
+        rate_limit_rpm: None,
+    };
+
     fn code(r: Result<Grant, ApiError>) -> ErrorCode {
         r.map(|_| ()).unwrap_err().code
     }
@@ -143,49 +168,44 @@ mod tests {
     fn rules_in_order() {
         let now = Utc::now();
         let t = token();
-        let grant = decide(&t, true, &keys(), "openai", 0, now).unwrap();
+        let grant = decide(&t, ACTIVE, &keys(), "openai", now).unwrap();
         assert_eq!(grant.provider_key.expose(), "sk-x");
 
         let mut revoked = t.clone();
         revoked.is_active = false;
         revoked.expires_at = Some(now - Duration::seconds(1));
         assert_eq!(
-            code(decide(&revoked, false, &keys(), "openai", 9, now)),
+            code(decide(&revoked, INACTIVE, &keys(), "openai", now)),
             ErrorCode::TokenInactive
         );
 
         let mut expired = t.clone();
         expired.expires_at = Some(now - Duration::seconds(1));
         assert_eq!(
-            code(decide(&expired, true, &keys(), "openai", 0, now)),
+            code(decide(&expired, ACTIVE, &keys(), "openai", now)),
             ErrorCode::TokenExpired
         );
 
         assert_eq!(
-            code(decide(&t, false, &keys(), "openai", 0, now)),
+            code(decide(&t, INACTIVE, &keys(), "openai", now)),
             ErrorCode::ProjectInactive
         );
         assert_eq!(
-            code(decide(&t, true, &keys(), "openai", 2, now)),
-            ErrorCode::QuotaExceeded
-        );
-        assert_eq!(
-            code(decide(&t, true, &keys(), "anthropic", 0, now)),
+            code(decide(&t, ACTIVE, &keys(), "anthropic", now)),
             ErrorCode::InvalidRequest
         );
     }
 
     #[test]
-    fn consume_is_exact() {
-        let mut used = 0;
-        assert!(consume(&mut used, Some(2)).is_ok());
-        assert!(consume(&mut used, Some(2)).is_ok());
-        assert_eq!(
-            consume(&mut used, Some(2)).unwrap_err().code,
-            ErrorCode::QuotaExceeded
-        );
-        assert_eq!(used, 2);
-        assert!(consume(&mut used, None).is_ok());
-        assert_eq!(used, 3);
+    fn the_grant_carries_every_limit() {
+        let t = token();
+        let grant = decide(&t, ACTIVE, &keys(), "openai", Utc::now()).unwrap();
+        let req = grant.admission_request();
+        assert_eq!(req.token_id, t.id);
+        assert_eq!(req.project_id, t.project_id);
+        assert_eq!(req.max_requests, Some(2));
+        assert_eq!(req.used, 1);
+        assert_eq!(req.token_rpm, Some(5));
+        assert_eq!(req.project_rpm, Some(9));
     }
 }

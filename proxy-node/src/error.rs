@@ -1,4 +1,5 @@
-//! Start-up errors of the proxy node. Request-path errors are `ApiError`s.
+//! The proxy node's own errors: start-up, and the session sequencer (whose failures never
+//! reach a client). Request-path errors are `ApiError`s.
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -8,6 +9,10 @@ pub enum ProxyError {
     Tls(#[from] rustls::Error),
     #[error(transparent)]
     Events(#[from] crate::events::SinkError),
+    #[error("cannot set up admission: {0}")]
+    Limits(#[from] llm_proxy_limits::LimitsError),
+    #[error("redis: {0}")]
+    Redis(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,

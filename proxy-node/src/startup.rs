@@ -12,7 +12,7 @@ use llm_proxy_store::DynStore;
 
 use crate::error::ProxyError;
 use crate::routes::{configure_health, configure_proxy};
-use crate::state::ProxyState;
+use crate::state::{ProxyParts, ProxyState};
 
 pub struct Application {
     port: u16,
@@ -27,7 +27,18 @@ impl Application {
         store: DynStore,
         control: ControlBus,
     ) -> Result<Self, ProxyError> {
-        let state = ProxyState::start(Arc::clone(&settings), store, control)?;
+        Self::build_with(settings, store, control, ProxyParts::default())
+    }
+
+    /// As [`Self::build`], with parts (event sink, admission, session sequencer) given instead
+    /// of built from the settings.
+    pub fn build_with(
+        settings: Arc<Settings>,
+        store: DynStore,
+        control: ControlBus,
+        parts: ProxyParts,
+    ) -> Result<Self, ProxyError> {
+        let state = ProxyState::start_with(Arc::clone(&settings), store, control, parts)?;
         Self::with_state(settings, state)
     }
 

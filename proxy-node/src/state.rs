@@ -3,17 +3,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_proxy_limits::DynAdmission;
 use llm_proxy_platform::{ControlBus, ErrorFlavor, Settings};
 use llm_proxy_store::DynStore;
 use rustls::ClientConfig;
 
 use crate::actors::event_log::{EventLog, EventLogHandle};
 use crate::actors::token_cache::{TokenCache, TokenCacheHandle};
+use crate::actors::usage_writer::{UsageWriter, UsageWriterHandle};
 use crate::error::ProxyError;
 use crate::events::{EventSink, FileSink};
 use crate::forward::response::Finisher;
 use crate::metrics::Metrics;
 use crate::provider::Providers;
+use crate::session::{self, DynSequencer};
 
 #[derive(Clone)]
 pub struct ProxyState {
@@ -23,8 +26,41 @@ pub struct ProxyState {
     pub node: Arc<str>,
     pub metrics: Arc<Metrics>,
     pub tokens: TokenCacheHandle,
+    /// Quotas and request rates: one atomic check per request.
+    pub admission: DynAdmission,
+    /// Writes what `admission` counted back to the store, in batches.
+    pub usage: UsageWriterHandle,
+    pub sessions: DynSequencer,
     pub events: EventLogHandle,
     pub(crate) tls: Arc<ClientConfig>,
+}
+
+/// The replaceable parts of a [`ProxyState`]; each `None` is built from the settings:
+/// the file sink under `Settings::events_dir()`, `llm_proxy_limits::build` (memory, or Redis
+/// behind `redis.unavailable_policy` when `redis.url` is set), and `session::build` (the same
+/// choice).
+#[derive(Default)]
+pub struct ProxyParts {
+    pub sink: Option<Arc<dyn EventSink>>,
+    pub admission: Option<DynAdmission>,
+    pub sequencer: Option<DynSequencer>,
+}
+
+impl ProxyParts {
+    pub fn with_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    pub fn with_admission(mut self, admission: DynAdmission) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    pub fn with_sequencer(mut self, sequencer: DynSequencer) -> Self {
+        self.sequencer = Some(sequencer);
+        self
+    }
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -37,15 +73,14 @@ impl std::fmt::Debug for ProxyState {
 }
 
 impl ProxyState {
-    /// Starts the token cache and event log actors with the file sink under
-    /// `Settings::events_dir()`. Must be called inside an actix `System`.
+    /// Everything from the settings (see [`ProxyParts`]). Must be called inside an actix
+    /// `System`.
     pub fn start(
         settings: Arc<Settings>,
         store: DynStore,
         control: ControlBus,
     ) -> Result<Self, ProxyError> {
-        let sink: Arc<dyn EventSink> = Arc::new(FileSink::new(settings.events_dir())?);
-        Self::start_with_sink(settings, store, control, sink)
+        Self::start_with(settings, store, control, ProxyParts::default())
     }
 
     /// As [`Self::start`], with another event sink (Redis Streams, tests).
@@ -55,16 +90,51 @@ impl ProxyState {
         control: ControlBus,
         sink: Arc<dyn EventSink>,
     ) -> Result<Self, ProxyError> {
+        Self::start_with(
+            settings,
+            store,
+            control,
+            ProxyParts::default().with_sink(sink),
+        )
+    }
+
+    /// Starts the token cache, usage writer and event log actors around the given parts.
+    /// Must be called inside an actix `System`.
+    pub fn start_with(
+        settings: Arc<Settings>,
+        store: DynStore,
+        control: ControlBus,
+        parts: ProxyParts,
+    ) -> Result<Self, ProxyError> {
         settings
             .validate()
             .map_err(|e| ProxyError::Settings(e.to_string()))?;
         let tls = crate::forward::client::tls_config()?;
-        let metrics = Arc::new(Metrics::new());
+        let sink: Arc<dyn EventSink> = match parts.sink {
+            Some(sink) => sink,
+            None => Arc::new(FileSink::new(settings.events_dir())?),
+        };
+        let admission = match parts.admission {
+            Some(admission) => admission,
+            None => llm_proxy_limits::build(&settings)?,
+        };
+        let sessions = match parts.sequencer {
+            Some(sequencer) => sequencer,
+            None => session::build(&settings)?,
+        };
+        let mut metrics = Metrics::new();
+        metrics.register_admission(Arc::clone(&admission));
+        let metrics = Arc::new(metrics);
         let tokens = TokenCacheHandle::start(TokenCache::new(
             store.clone(),
             Arc::clone(&metrics),
             control,
             &settings.token_cache,
+        ));
+        let usage = UsageWriterHandle::start(UsageWriter::new(
+            Arc::clone(&admission),
+            store.clone(),
+            settings.token_cache.flush_interval_ms,
         ));
         let events = if settings.events.enabled {
             EventLogHandle::start(EventLog::new(
@@ -82,14 +152,17 @@ impl ProxyState {
             store,
             metrics,
             tokens,
+            admission,
+            usage,
+            sessions,
             events,
             tls,
         })
     }
 
-    /// Writes queued events and counted requests; call after the server stopped.
+    /// Writes counted requests and queued events; call after the server stopped.
     pub async fn shutdown(&self) {
-        self.tokens.flush().await;
+        self.usage.flush().await;
         self.events.flush().await;
     }
 

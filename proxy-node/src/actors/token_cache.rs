@@ -1,7 +1,7 @@
-//! The token cache actor: warm tokens from memory (bounded, TTL, short negative entries), the
-//! single place that checks and counts `max_requests` (so N concurrent requests against a quota
-//! of k admit exactly k), batched write-back of counted requests, and immediate eviction on
-//! control events.
+//! The token cache actor: warm tokens, their project's facts (active, `rate_limit_rpm`) and
+//! provider keys from memory (bounded, TTL, short negative entries), evicted immediately on
+//! control events. It counts nothing: quotas and request rates are the `Admission`'s
+//! (`crate::limits`), the same code path in embedded and distributed mode.
 //!
 //! Control events are read from the actor's own `ControlBus` receiver at the start of every
 //! message, so a revocation published before a request was sent is applied before that request
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::Utc;
 use llm_proxy_core::control::ControlEvent;
-use llm_proxy_core::token::{Token, TokenUsage};
+use llm_proxy_core::token::Token;
 use llm_proxy_core::{ErrorCode, SecretString};
 use llm_proxy_platform::settings::TokenCacheSettings;
 use llm_proxy_platform::{ApiError, ControlBus};
@@ -22,7 +22,7 @@ use llm_proxy_store::{DynStore, StoreError};
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::admission::{self, Grant, Loaded};
+use crate::admission::{self, Grant, Loaded, ProjectFacts};
 use crate::metrics::Metrics;
 
 type Answer = Result<Grant, ApiError>;
@@ -32,7 +32,7 @@ const MAILBOX_CAPACITY: usize = 4096;
 
 struct Entry {
     token: Token,
-    project_active: bool,
+    project: ProjectFacts,
     keys: HashMap<String, Option<SecretString>>,
     expires: Instant,
 }
@@ -45,19 +45,12 @@ pub struct TokenCache {
     capacity: usize,
     ttl: Duration,
     negative_ttl: Duration,
-    flush_every: Duration,
     entries: HashMap<String, Entry>,
     by_token: HashMap<Uuid, String>,
     negative: HashMap<String, Instant>,
     loading: HashMap<(String, String), Vec<oneshot::Sender<Answer>>>,
     /// Bumped by every control event; a load that started before a bump is not cached.
     generation: u64,
-    /// Requests counted per token (store count at first sight + everything admitted since).
-    counters: HashMap<Uuid, u64>,
-    pending: HashMap<Uuid, TokenUsage>,
-    in_flight: Option<HashMap<Uuid, TokenUsage>>,
-    flush_waiters: Vec<oneshot::Sender<()>>,
-    stopping: bool,
 }
 
 impl TokenCache {
@@ -76,17 +69,11 @@ impl TokenCache {
             capacity: settings.capacity.max(1),
             ttl: Duration::from_secs(settings.ttl_secs),
             negative_ttl: Duration::from_secs(settings.negative_ttl_secs),
-            flush_every: Duration::from_millis(settings.flush_interval_ms.max(10)),
             entries: HashMap::new(),
             by_token: HashMap::new(),
             negative: HashMap::new(),
             loading: HashMap::new(),
             generation: 0,
-            counters: HashMap::new(),
-            pending: HashMap::new(),
-            in_flight: None,
-            flush_waiters: Vec::new(),
-            stopping: false,
         }
     }
 
@@ -140,13 +127,11 @@ impl TokenCache {
         if let Some(entry) = self.entries.get(&hash) {
             if now < entry.expires && entry.keys.contains_key(&provider) {
                 self.metrics.token_cache_hits.inc();
-                let used = self.counters.get(&entry.token.id).copied().unwrap_or(0);
                 return Response::reply(admission::decide(
                     &entry.token,
-                    entry.project_active,
+                    entry.project,
                     &entry.keys,
                     &provider,
-                    used,
                     Utc::now(),
                 ));
             }
@@ -201,16 +186,12 @@ impl TokenCache {
                 Err(ErrorCode::TokenNotFound.into())
             }
             Ok(Some(loaded)) => {
-                let used = self.counters.entry(loaded.token.id).or_insert(0);
-                *used = (*used).max(loaded.token.request_count);
-                let used = *used;
                 let entry = self.insert(hash, loaded, now);
                 admission::decide(
                     &entry.token,
-                    entry.project_active,
+                    entry.project,
                     &entry.keys,
                     &provider,
-                    used,
                     Utc::now(),
                 )
             }
@@ -228,12 +209,12 @@ impl TokenCache {
         let expires = now + self.ttl;
         let entry = self.entries.entry(hash).or_insert_with(|| Entry {
             token: loaded.token.clone(),
-            project_active: loaded.project_active,
+            project: loaded.project,
             keys: HashMap::new(),
             expires,
         });
         entry.token = loaded.token;
-        entry.project_active = loaded.project_active;
+        entry.project = loaded.project;
         entry.keys.insert(loaded.provider, loaded.key);
         entry.expires = expires;
         entry
@@ -270,84 +251,6 @@ impl TokenCache {
         }
         self.negative.insert(hash, now + self.negative_ttl);
     }
-
-    fn consume(&mut self, msg: Consume) -> Result<(), ApiError> {
-        let used = self.counters.entry(msg.token_id).or_insert(msg.used);
-        admission::consume(used, msg.max_requests)?;
-        let now = Utc::now();
-        self.pending
-            .entry(msg.token_id)
-            .and_modify(|u| {
-                u.requests += 1;
-                u.last_used_at = now;
-            })
-            .or_insert(TokenUsage {
-                token_id: msg.token_id,
-                requests: 1,
-                last_used_at: now,
-            });
-        Ok(())
-    }
-
-    /// Writes counted requests back; one batch at a time.
-    fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight.is_some() {
-            return;
-        }
-        if self.pending.is_empty() {
-            self.flushed(ctx);
-            return;
-        }
-        let batch = std::mem::take(&mut self.pending);
-        let list: Vec<TokenUsage> = batch.values().cloned().collect();
-        self.in_flight = Some(batch);
-        let store = self.store.clone();
-        let fut = async move { store.record_token_usage(&list).await };
-        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
-            let batch = act.in_flight.take().unwrap_or_default();
-            match result {
-                Ok(()) => {
-                    if !act.pending.is_empty() && (!act.flush_waiters.is_empty() || act.stopping) {
-                        act.flush(ctx);
-                        return;
-                    }
-                }
-                Err(e) if act.stopping => {
-                    tracing::error!(error = %e, tokens = batch.len(), "lost token usage counts at shutdown");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, tokens = batch.len(), "cannot write token usage; will retry");
-                    for (id, usage) in batch {
-                        act.pending
-                            .entry(id)
-                            .and_modify(|u| u.requests += usage.requests)
-                            .or_insert(usage);
-                    }
-                }
-            }
-            act.trim_counters();
-            act.flushed(ctx);
-        }));
-    }
-
-    fn flushed(&mut self, ctx: &mut Context<Self>) {
-        for waiter in self.flush_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-        if self.stopping {
-            ctx.stop();
-        }
-    }
-
-    /// Counters of tokens neither cached nor waiting to be written can be re-read from the store.
-    fn trim_counters(&mut self) {
-        if self.counters.len() <= self.capacity {
-            return;
-        }
-        let (by_token, pending) = (&self.by_token, &self.pending);
-        self.counters
-            .retain(|id, _| by_token.contains_key(id) || pending.contains_key(id));
-    }
 }
 
 impl Actor for TokenCache {
@@ -361,18 +264,6 @@ impl Actor for TokenCache {
             }
         });
         ctx.add_stream(wake);
-        ctx.run_interval(self.flush_every, |act, ctx| act.flush(ctx));
-    }
-
-    fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
-        if self.pending.is_empty() && self.in_flight.is_none() {
-            return Running::Stop;
-        }
-        if !self.stopping {
-            self.stopping = true;
-            self.flush(ctx);
-        }
-        Running::Continue
     }
 }
 
@@ -385,7 +276,7 @@ impl StreamHandler<()> for TokenCache {
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
-/// May this token call this provider? Does not count the request.
+/// May this token call this provider? Counts nothing.
 #[derive(Message)]
 #[rtype(result = "Result<Grant, ApiError>")]
 pub struct Authorize {
@@ -398,41 +289,6 @@ impl Handler<Authorize> for TokenCache {
 
     fn handle(&mut self, msg: Authorize, ctx: &mut Self::Context) -> Self::Result {
         self.authorize(msg.token_hash, msg.provider, ctx)
-    }
-}
-
-/// Counts one request against the token's lifetime quota, exactly.
-#[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
-pub struct Consume {
-    pub token_id: Uuid,
-    pub max_requests: Option<u64>,
-    pub used: u64,
-}
-
-impl Handler<Consume> for TokenCache {
-    type Result = Result<(), ApiError>;
-
-    fn handle(&mut self, msg: Consume, _ctx: &mut Self::Context) -> Self::Result {
-        self.consume(msg)
-    }
-}
-
-/// Writes every counted request to the store; answers when done.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct FlushUsage;
-
-impl Handler<FlushUsage> for TokenCache {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _: FlushUsage, ctx: &mut Self::Context) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        self.flush_waiters.push(tx);
-        self.flush(ctx);
-        Box::pin(async move {
-            let _ = rx.await;
-        })
     }
 }
 
@@ -474,21 +330,6 @@ impl TokenCacheHandle {
             })
             .await
             .map_err(|e| ApiError::internal(format!("token cache unavailable: {e}")))?
-    }
-
-    pub async fn consume(&self, grant: &Grant) -> Result<(), ApiError> {
-        self.addr
-            .send(Consume {
-                token_id: grant.token_id,
-                max_requests: grant.max_requests,
-                used: grant.used,
-            })
-            .await
-            .map_err(|e| ApiError::internal(format!("token cache unavailable: {e}")))?
-    }
-
-    pub async fn flush(&self) {
-        let _ = self.addr.send(FlushUsage).await;
     }
 
     pub fn addr(&self) -> &Addr<TokenCache> {

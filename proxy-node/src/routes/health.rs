@@ -3,23 +3,26 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::metrics::CONTENT_TYPE;
+use crate::metrics::{mode_name, CONTENT_TYPE};
 use crate::state::ProxyState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready when the store answers.
+/// Ready when the store answers. The admission mode is shown, never judged: under `degraded`
+/// a node without Redis still serves, and under `fail_closed` taking every node out of the
+/// load balancer would not bring Redis back.
 pub async fn readyz(state: web::Data<ProxyState>) -> HttpResponse {
+    let store = state.store.backend();
+    let admission = mode_name(state.admission.health().mode);
     match state.store.ping().await {
-        Ok(()) => {
-            HttpResponse::Ok().json(json!({"status": "ready", "store": state.store.backend()}))
-        }
+        Ok(()) => HttpResponse::Ok()
+            .json(json!({"status": "ready", "store": store, "admission": admission})),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "store": state.store.backend()}))
+                .json(json!({"status": "unavailable", "store": store, "admission": admission}))
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The data plane handler: route → policy → token → body → quota → forward → stream back.
-//! Every call, proxied or refused, ends as exactly one event.
+//! The data plane handler: route → policy → token → body → admission (and the session's
+//! sequence number, concurrently) → forward → stream back. Every call, proxied or refused,
+//! ends as exactly one event.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use crate::forward::{body, headers, response};
 use crate::routing::{self, Route};
 use crate::state::ProxyState;
 use crate::usage::ResponseFacts;
-use crate::{credentials, policy, redact, request_id, session};
+use crate::{credentials, limits, policy, redact, request_id, session};
 
 type Headers = Vec<(HeaderName, HeaderValue)>;
 
@@ -33,6 +34,8 @@ struct Call {
     route: Route,
     grant: Grant,
     body: Bytes,
+    /// The admission decision's headers, for the upstream's answer.
+    limit_headers: Headers,
 }
 
 /// Owns the exchange while the handler runs. If actix drops the handler (the client went away
@@ -163,8 +166,21 @@ async fn prepare(
     exchange.model = facts.model;
     exchange.stream = facts.stream;
 
-    state.tokens.consume(&grant).await?;
-    Ok(Step::Forward(Call { route, grant, body }))
+    let (admitted, ()) = futures_util::future::join(
+        limits::admit(state.admission.as_ref(), &state.metrics, &grant),
+        session::assign(
+            state.sessions.as_ref(),
+            &state.metrics,
+            &mut exchange.session,
+        ),
+    )
+    .await;
+    Ok(Step::Forward(Call {
+        route,
+        grant,
+        body,
+        limit_headers: admitted?,
+    }))
 }
 
 async fn forward(
@@ -182,6 +198,7 @@ async fn forward(
         return reject(req, state, exchange, cors, error, Termination::Rejected);
     };
     let settings = &provider.settings;
+    let limit_headers = call.limit_headers;
     in_flight.exchange.upstream_sent = Some(Instant::now());
     let sent = send::send(Outgoing {
         client,
@@ -219,6 +236,7 @@ async fn forward(
             exchange.upstream_head = Some(now);
             let mut extra = gateway_headers(&exchange, now);
             extra.extend(cors);
+            extra.extend(limit_headers);
             state
                 .metrics
                 .overhead(&provider.name, exchange.overhead(now).as_secs_f64());
@@ -259,6 +277,11 @@ fn reject(
     }
     let mut recorded = Map::new();
     recorded.insert("content-type".into(), Value::from("application/json"));
+    for (name, value) in &error.headers {
+        if let Ok(value) = value.to_str() {
+            recorded.insert(name.as_str().to_owned(), Value::from(value));
+        }
+    }
     let outcome = Outcome {
         status: error.code.status(),
         termination,

@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use llm_proxy_core::audit::AuditContext;
 use llm_proxy_core::control::ControlEvent;
+use llm_proxy_core::event::RequestEvent;
 use llm_proxy_core::project::{NewProject, Project};
 use llm_proxy_core::token::{NewToken, Token};
 use llm_proxy_core::token_secret::TokenSecret;
@@ -18,7 +20,8 @@ use llm_proxy_platform::{Cipher, ControlBus, EncryptionKey, Settings};
 use llm_proxy_store::DynStore;
 use llm_proxy_testkit::db::TestSqlite;
 use llm_proxy_testkit::fake_upstream::FakeUpstream;
-use proxy_node::{Application, ProxyState};
+use llm_proxy_testkit::redis_prefix::RedisPrefix;
+use proxy_node::{Application, EventSink, ProxyParts, ProxyState, SinkError};
 use serde_json::{json, Value};
 
 pub const OPENAI_KEY: &str = "sk-proj-upstream-openai-key-0001";
@@ -66,12 +69,52 @@ pub struct TestApp {
     pub address: String,
     pub store: DynStore,
     pub control: ControlBus,
-    pub upstream: FakeUpstream,
+    /// Shared with peers ([`TestApp::spawn_peer`]); stopped by the last one.
+    pub upstream: Arc<FakeUpstream>,
     pub settings: Arc<Settings>,
     pub state: ProxyState,
     pub client: awc::Client,
     handle: ServerHandle,
-    db: TestSqlite,
+    db: Arc<TestSqlite>,
+    /// Deleted by the app that created it.
+    redis: Option<RedisPrefix>,
+    /// A peer's own data directory (event files).
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+/// An event sink that keeps every event in memory, for tests to read.
+#[derive(Default)]
+pub struct CollectingSink {
+    events: Mutex<Vec<RequestEvent>>,
+}
+
+impl CollectingSink {
+    pub fn events(&self) -> Vec<RequestEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl EventSink for CollectingSink {
+    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<(), SinkError> {
+        if let Ok(mut all) = self.events.lock() {
+            all.extend(events);
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "collecting"
+    }
+}
+
+/// A URL nothing listens on (a port that was just free).
+pub fn closed_redis_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"));
+    format!("redis://127.0.0.1:{port}")
 }
 
 /// A project with keys for both providers and one token.
@@ -93,6 +136,25 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like `spawn_app`, letting the test adjust settings (the fake upstream is already running).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &FakeUpstream)) -> TestApp {
+    spawn_app_full(adjust, ProxyParts::default(), None).await
+}
+
+/// An app whose admission and session sequence numbers live on the shared test Redis, under a
+/// key prefix of its own (deleted at `stop`).
+pub async fn spawn_redis_app(
+    adjust: impl FnOnce(&mut Settings, &FakeUpstream),
+    parts: ProxyParts,
+) -> TestApp {
+    spawn_app_full(adjust, parts, Some(RedisPrefix::unique())).await
+}
+
+/// The general form: settings adjusted after the Redis prefix (if any) is applied, and the
+/// parts (sink, admission, sequencer) the test wants to install.
+pub async fn spawn_app_full(
+    adjust: impl FnOnce(&mut Settings, &FakeUpstream),
+    parts: ProxyParts,
+    redis: Option<RedisPrefix>,
+) -> TestApp {
     log_buffer();
     let upstream = FakeUpstream::start().await;
     let db = TestSqlite::create().await;
@@ -104,15 +166,32 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &FakeUpstream)) -
         provider.base_url = upstream.base_url();
         provider.allowed_upstreams = vec![upstream.host()];
     }
+    if let Some(prefix) = &redis {
+        prefix.apply(&mut settings);
+    }
     adjust(&mut settings, &upstream);
-    let settings = Arc::new(settings);
     let cipher = Cipher::new(&EncryptionKey::generate());
     let store: DynStore = Arc::new(db.store(cipher).await);
+    let mut app = launch(settings, store, Arc::new(upstream), Arc::new(db), parts);
+    app.redis = redis;
+    app
+}
+
+fn launch(
+    settings: Settings,
+    store: DynStore,
+    upstream: Arc<FakeUpstream>,
+    db: Arc<TestSqlite>,
+    parts: ProxyParts,
+) -> TestApp {
+    let settings = Arc::new(settings);
     let control = ControlBus::in_process();
-    let app = match Application::build(Arc::clone(&settings), store.clone(), control.clone()) {
-        Ok(app) => app,
-        Err(e) => panic!("cannot build the app: {e}"),
-    };
+    let app =
+        match Application::build_with(Arc::clone(&settings), store.clone(), control.clone(), parts)
+        {
+            Ok(app) => app,
+            Err(e) => panic!("cannot build the app: {e}"),
+        };
     let port = app.port();
     let state = app.state().clone();
     let handle = app.handle();
@@ -129,10 +208,32 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &FakeUpstream)) -
             .finish(),
         handle,
         db,
+        redis: None,
+        _data_dir: None,
     }
 }
 
 impl TestApp {
+    /// A second proxy node on its own port and control bus, sharing this app's store,
+    /// upstream and settings (so the same Redis prefix), with its own data directory.
+    pub fn spawn_peer(&self, parts: ProxyParts) -> TestApp {
+        let data_dir = tempfile::Builder::new()
+            .prefix("llmp_test_peer_")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a data dir: {e}"));
+        let mut settings = (*self.settings).clone();
+        settings.data_dir = data_dir.path().to_path_buf();
+        let mut peer = launch(
+            settings,
+            self.store.clone(),
+            Arc::clone(&self.upstream),
+            Arc::clone(&self.db),
+            parts,
+        );
+        peer._data_dir = Some(data_dir);
+        peer
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -142,6 +243,14 @@ impl TestApp {
     }
 
     pub async fn create_project(&self, name: &str) -> Project {
+        self.create_project_with_rpm(name, None).await
+    }
+
+    pub async fn create_project_with_rpm(
+        &self,
+        name: &str,
+        rate_limit_rpm: Option<u32>,
+    ) -> Project {
         let keys = BTreeMap::from([
             ("openai".to_owned(), SecretString::new(OPENAI_KEY)),
             ("anthropic".to_owned(), SecretString::new(ANTHROPIC_KEY)),
@@ -149,7 +258,7 @@ impl TestApp {
         let new = NewProject {
             name: name.to_owned(),
             provider_keys: keys,
-            rate_limit_rpm: None,
+            rate_limit_rpm,
         };
         match self
             .store
@@ -167,6 +276,17 @@ impl TestApp {
         max_requests: Option<u64>,
         expires_at: Option<DateTime<Utc>>,
     ) -> (TokenSecret, Token) {
+        self.create_token_with_rpm(project_id, max_requests, expires_at, None)
+            .await
+    }
+
+    pub async fn create_token_with_rpm(
+        &self,
+        project_id: uuid::Uuid,
+        max_requests: Option<u64>,
+        expires_at: Option<DateTime<Utc>>,
+        rate_limit_rpm: Option<u32>,
+    ) -> (TokenSecret, Token) {
         let secret = TokenSecret::generate();
         let new = NewToken {
             project_id,
@@ -174,7 +294,7 @@ impl TestApp {
             obfuscated: secret.obfuscated(),
             expires_at,
             max_requests,
-            rate_limit_rpm: None,
+            rate_limit_rpm,
         };
         match self
             .store
@@ -283,8 +403,17 @@ impl TestApp {
     pub async fn stop(self) {
         self.handle.stop(true).await;
         self.state.shutdown().await;
-        self.upstream.stop().await;
-        self.db.remove();
+        if let Some(prefix) = &self.redis {
+            if let Err(e) = prefix.cleanup().await {
+                eprintln!("cannot delete the test's Redis keys: {e}");
+            }
+        }
+        if let Ok(upstream) = Arc::try_unwrap(self.upstream) {
+            upstream.stop().await;
+        }
+        if let Ok(db) = Arc::try_unwrap(self.db) {
+            db.remove();
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the proxy node: the real app on a random port, a fresh SQLite file per
-//! test, and a fake upstream that records what it received.
+//! test (Redis tests: a key prefix of their own on the shared Redis), and a fake upstream that
+//! records what it received.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,4 +10,6 @@ mod errors;
 mod events;
 mod health;
 mod helpers;
+mod limits;
+mod sessions;
 mod streaming;

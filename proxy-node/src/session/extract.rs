@@ -1,9 +1,12 @@
-//! Session id from the client (DESIGN §6), first match wins. Sequence numbers come with the
-//! session actor; until then `seq` is 0 and a call without an id is its own session.
+//! Session id from the client (DESIGN §6), first match wins; a call without an id is its own
+//! session (source [`GENERATED`]).
 
 use actix_web::http::header::HeaderMap;
 use llm_proxy_core::event::SessionInfo;
 use serde_json::Value;
+
+/// The `source` of a session the gateway made up for a call without an id.
+pub const GENERATED: &str = "generated";
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -68,7 +71,7 @@ pub fn extract(headers: &HeaderMap, body: Option<&Value>, request_id: &str) -> S
         .or_else(|| header(headers, "x-session-id").and_then(|id| found(id, "x-session-id")))
         .unwrap_or_else(|| SessionInfo {
             id: request_id.to_owned(),
-            source: "generated".to_owned(),
+            source: GENERATED.to_owned(),
             ..SessionInfo::default()
         })
 }

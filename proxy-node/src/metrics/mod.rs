@@ -1,5 +1,11 @@
 //! Prometheus metrics of the data plane, served on `/metrics` (OpenMetrics text).
 
+mod admission;
+
+pub use admission::mode_name;
+
+use llm_proxy_limits::DynAdmission;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -32,6 +38,12 @@ pub struct DropLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `quota_exceeded`, `token_rate`, `project_rate`, `limits_unavailable`, `internal`.
+    pub reason: String,
+}
+
 type HistogramFamily = Family<ProviderLabels, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -54,6 +66,8 @@ pub struct Metrics {
     pub token_cache_misses: Counter,
     pub events_written: Counter,
     events_dropped: Family<DropLabels, Counter>,
+    admission_refusals: Family<RefusalLabels, Counter>,
+    pub session_seq_fallbacks: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +93,8 @@ impl Metrics {
         let token_cache_misses = Counter::default();
         let events_written = Counter::default();
         let events_dropped = Family::<DropLabels, Counter>::default();
+        let admission_refusals = Family::<RefusalLabels, Counter>::default();
+        let session_seq_fallbacks = Counter::default();
         registry.register(
             "requests",
             "Requests answered, by provider and status class",
@@ -119,6 +135,16 @@ impl Metrics {
             "Request events lost, by reason",
             events_dropped.clone(),
         );
+        registry.register(
+            "admission_refusals",
+            "Requests refused by admission, by reason",
+            admission_refusals.clone(),
+        );
+        registry.register(
+            "session_seq_fallbacks",
+            "Events given session seq 0 because the session sequencer failed",
+            session_seq_fallbacks.clone(),
+        );
         Self {
             registry,
             requests,
@@ -129,7 +155,25 @@ impl Metrics {
             token_cache_misses,
             events_written,
             events_dropped,
+            admission_refusals,
+            session_seq_fallbacks,
         }
+    }
+
+    /// Exports `Admission::health()` at every scrape: `admission_mode{mode}` (1 for the current
+    /// mode), `admission_degraded_decisions`, `admission_redis_outages`,
+    /// `admission_unavailable`.
+    pub fn register_admission(&mut self, admission: DynAdmission) {
+        self.registry
+            .register_collector(Box::new(admission::AdmissionCollector::new(admission)));
+    }
+
+    pub fn admission_refused(&self, reason: &str) {
+        self.admission_refusals
+            .get_or_create(&RefusalLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn request_done(&self, provider: &str, status: u16, duration_secs: f64) {
@@ -194,6 +238,8 @@ mod tests {
         m.upstream_error("openai", "timeout");
         m.token_cache_hits.inc();
         m.events_dropped("queue_full", 3);
+        m.admission_refused("token_rate");
+        m.session_seq_fallbacks.inc();
         let text = m.encode();
         assert!(
             text.contains(r#"llm_proxy_requests_total{provider="openai",status_class="2xx"} 1"#),
@@ -207,5 +253,7 @@ mod tests {
         );
         assert!(text.contains("llm_proxy_token_cache_hits_total 1"));
         assert!(text.contains(r#"llm_proxy_events_dropped_total{reason="queue_full"} 3"#));
+        assert!(text.contains(r#"llm_proxy_admission_refusals_total{reason="token_rate"} 1"#));
+        assert!(text.contains("llm_proxy_session_seq_fallbacks_total 1"));
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use llm_proxy_core::SecretString;
 use llm_proxy_platform::settings::DatabaseKind;
-use llm_proxy_platform::{Cipher, EncryptionKey, Settings};
+use llm_proxy_platform::{Cipher, EncryptionKey, LoadOptions, Settings};
 use llm_proxy_store::DynStore;
 use rand::RngCore;
 
@@ -14,7 +14,12 @@ use crate::cli::ServeArgs;
 const MANAGEMENT_TOKEN_FILE: &str = "management.token";
 
 pub fn load_settings(args: &ServeArgs) -> Result<Arc<Settings>, String> {
-    let settings = Settings::load(args.load_options()).map_err(|e| e.to_string())?;
+    load(args.load_options())
+}
+
+/// Settings from defaults, file, environment and flags; starts telemetry.
+pub fn load(options: LoadOptions) -> Result<Arc<Settings>, String> {
+    let settings = Settings::load(options).map_err(|e| e.to_string())?;
     llm_proxy_platform::telemetry::init(&settings.telemetry);
     Ok(Arc::new(settings))
 }

@@ -1,5 +1,6 @@
 //! Command-line shape. Flags are the last settings layer (DESIGN §9).
 
+pub mod dispatcher;
 pub mod manage;
 
 use std::path::PathBuf;
@@ -20,11 +21,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run everything in one process: proxy, management API and admin UI on one port,
-    /// SQLite store and in-process event queue under the data directory.
+    /// Run everything in one process: proxy, management API and admin UI on one port, SQLite
+    /// store under the data directory, events through the in-process dispatcher (the file sink
+    /// under `<data dir>/events` unless other sinks are configured) and into the usage ledger.
     Up(ServeArgs),
     /// Run a proxy node (the data plane).
     Proxy(ServeArgs),
+    /// Run a dispatcher node (Redis Streams to the sinks), or inspect and replay deliveries.
+    Dispatcher(dispatcher::DispatcherArgs),
     /// Run an admin node (management API and admin UI); migrates at start unless told not to.
     Admin(ServeArgs),
     /// Run the database migrations and exit.
@@ -77,26 +81,36 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn load_options(&self) -> LoadOptions {
-        let mut overrides = Vec::new();
-        if let Some(host) = &self.host {
-            overrides.push(("server.host".to_owned(), host.clone()));
-        }
-        if let Some(port) = self.port {
-            overrides.push(("server.port".to_owned(), port.to_string()));
-        }
-        if let Some(dir) = &self.data_dir {
-            overrides.push(("data_dir".to_owned(), dir.display().to_string()));
-        }
-        if let Some(url) = &self.database_url {
-            overrides.push(("database.url".to_owned(), url.clone()));
-        }
-        if self.no_migrate {
-            overrides.push(("database.migrate_on_start".to_owned(), "false".to_owned()));
-        }
-        LoadOptions {
-            config_file: self.config.clone(),
-            overrides,
-            env: None,
-        }
+        load_options(
+            self.config.clone(),
+            [
+                ("server.host", self.host.clone()),
+                ("server.port", self.port.map(|p| p.to_string())),
+                (
+                    "data_dir",
+                    self.data_dir.as_ref().map(|d| d.display().to_string()),
+                ),
+                ("database.url", self.database_url.clone()),
+                (
+                    "database.migrate_on_start",
+                    self.no_migrate.then(|| "false".to_owned()),
+                ),
+            ],
+        )
+    }
+}
+
+/// The config file plus the flags that were given, as settings overrides.
+pub fn load_options<const N: usize>(
+    config_file: Option<PathBuf>,
+    flags: [(&str, Option<String>); N],
+) -> LoadOptions {
+    LoadOptions {
+        config_file,
+        overrides: flags
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (key.to_owned(), v)))
+            .collect(),
+        env: None,
     }
 }

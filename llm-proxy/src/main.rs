@@ -1,11 +1,15 @@
 //! `llm-proxy`: one binary for every role. `up` runs the whole gateway in one process on the
-//! embedded backends; `proxy`, `admin` run one role; `migrate` runs migrations;
+//! embedded backends; `proxy`, `dispatcher`, `admin` run one role; `migrate` runs migrations;
 //! `project`, `token`, `audit` talk to the management API.
 
 mod bootstrap;
 mod cli;
 mod commands;
+mod dispatcher_metrics;
+mod events_bridge;
+mod one_line;
 mod server;
+mod usage_ledger;
 
 use std::process::ExitCode;
 
@@ -18,6 +22,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => commands::up::run(args),
         Command::Proxy(args) => commands::role::run_proxy(args),
+        Command::Dispatcher(args) => commands::dispatcher::run(args),
         Command::Admin(args) => commands::role::run_admin(args),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Project { client, command } => {
@@ -33,7 +38,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("llm-proxy: error: {message}");
+            eprintln!("llm-proxy: error: {}", one_line::one_line(&message));
             ExitCode::FAILURE
         }
     }

@@ -21,6 +21,9 @@ where
         .map_err(|e| format!("cannot read the bound address: {e}"))?
         .port();
     let mut server = HttpServer::new(move || App::new().configure(configure.clone()))
+        // A client that closes its write side mid-stream cancels its request (and so the
+        // upstream call) instead of leaving the handler streaming to nobody.
+        .h1_allow_half_closed(false)
         .client_request_timeout(Duration::from_millis(
             settings.server.client_request_timeout_ms,
         ))

@@ -11,5 +11,6 @@ mod housekeeping;
 mod misc;
 mod postgres;
 mod projects;
+mod prune;
 mod tokens;
 mod ui;

@@ -6,8 +6,9 @@
 
 mod audit;
 mod client;
-mod output;
+pub(crate) mod output;
 mod project;
+mod prune;
 mod token;
 
 use clap::Args;

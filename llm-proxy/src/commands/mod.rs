@@ -1,4 +1,5 @@
 pub mod client;
+pub mod dispatcher;
 pub mod migrate;
 pub mod role;
 pub mod up;

@@ -37,6 +37,8 @@ management_routes! {
     POST "/projects/{id}/tokens/revoke" => projects::revoke_tokens::handle,
     GET "/tokens" => tokens::list::handle,
     POST "/tokens" => tokens::create::handle,
+    GET "/tokens/prunable" => tokens::prunable::handle,
+    POST "/tokens/prune" => tokens::prune::handle,
     GET "/tokens/{id}" => tokens::get::handle,
     PATCH "/tokens/{id}" => tokens::update::handle,
     DELETE "/tokens/{id}" => tokens::delete::handle,

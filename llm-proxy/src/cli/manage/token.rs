@@ -1,4 +1,4 @@
-//! `llm-proxy token create|list|get|revoke`.
+//! `llm-proxy token create|list|get|revoke|prune`.
 
 use awc::http::Method;
 use clap::Subcommand;
@@ -42,6 +42,15 @@ pub enum TokenCommand {
         id: Option<String>,
         #[arg(long, conflicts_with = "id")]
         project: Option<String>,
+    },
+    /// Delete tokens that expired (or were deactivated) before a date, after confirming how many.
+    Prune {
+        /// YYYY-MM-DD (midnight UTC) or an RFC 3339 time; not in the future.
+        #[arg(long, value_name = "DATE")]
+        expired_before: String,
+        /// Delete without asking (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -170,6 +179,10 @@ pub async fn run_token(command: TokenCommand, options: &ClientOptions) -> Result
             }
             (None, None) => return Err("give a token id or --project".to_owned()),
         },
+        TokenCommand::Prune {
+            expired_before,
+            yes,
+        } => super::prune::run(&api, options, &expired_before, yes).await?,
     }
     Ok(())
 }

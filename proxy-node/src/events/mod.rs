@@ -3,12 +3,19 @@
 
 mod exchange;
 mod file_sink;
+mod redis_stream;
+mod sink_stats;
+mod spill;
+mod spill_replay;
+mod stream_publisher;
 
 use async_trait::async_trait;
 use llm_proxy_core::event::RequestEvent;
 
 pub use exchange::{Exchange, Outcome};
 pub use file_sink::FileSink;
+pub use redis_stream::{RedisSinkOptions, RedisStreamSink};
+pub use sink_stats::{RedisSinkCounters, RedisSinkStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {

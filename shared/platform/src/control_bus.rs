@@ -6,6 +6,11 @@ use std::sync::Arc;
 use llm_proxy_core::control::ControlEvent;
 use tokio::sync::broadcast;
 
+use crate::redis::{
+    spawn_control_subscriber, ControlSubscriber, KeySpace, RedisConnectError, RedisControlPublisher,
+};
+use crate::Settings;
+
 /// Carries control events to other processes (Redis pub/sub in distributed mode).
 pub trait RemotePublisher: Send + Sync {
     fn publish(&self, event: &ControlEvent);
@@ -15,6 +20,8 @@ pub trait RemotePublisher: Send + Sync {
 pub struct ControlBus {
     local: broadcast::Sender<ControlEvent>,
     remote: Option<Arc<dyn RemotePublisher>>,
+    /// The Redis subscription feeding this bus; it stops when the last clone is dropped.
+    bridge: Option<Arc<ControlSubscriber>>,
 }
 
 impl ControlBus {
@@ -23,6 +30,7 @@ impl ControlBus {
         Self {
             local,
             remote: None,
+            bridge: None,
         }
     }
 
@@ -30,6 +38,33 @@ impl ControlBus {
         let mut bus = Self::in_process();
         bus.remote = Some(remote);
         bus
+    }
+
+    /// Distributed mode: events published here also go to `{prefix}:control`, and events other
+    /// nodes publish there are delivered here (this node's own come back too; evictions are
+    /// idempotent). Must be called inside a Tokio runtime; Redis need not be up yet.
+    pub fn redis(url: &str, keys: &KeySpace) -> Result<Self, RedisConnectError> {
+        let publisher = RedisControlPublisher::start(url, keys)?;
+        let bus = Self::with_remote(Arc::new(publisher));
+        // The subscriber's own clone has no bridge, so dropping every other clone stops it.
+        let subscriber = spawn_control_subscriber(url, keys, bus.clone())?;
+        Ok(Self {
+            bridge: Some(Arc::new(subscriber)),
+            ..bus
+        })
+    }
+
+    /// [`Self::redis`] when `redis.url` is set, otherwise [`Self::in_process`].
+    pub fn from_settings(settings: &Settings) -> Result<Self, RedisConnectError> {
+        match &settings.redis.url {
+            Some(url) => Self::redis(url.expose(), &KeySpace::from_settings(settings)),
+            None => Ok(Self::in_process()),
+        }
+    }
+
+    /// The Redis subscription feeding this bus, if any (for readiness and metrics).
+    pub fn subscriber(&self) -> Option<&ControlSubscriber> {
+        self.bridge.as_deref()
     }
 
     /// Called after the commit that caused the change.
@@ -56,6 +91,7 @@ impl std::fmt::Debug for ControlBus {
         f.debug_struct("ControlBus")
             .field("subscribers", &self.local.receiver_count())
             .field("remote", &self.remote.is_some())
+            .field("subscribed", &self.subscriber().map(|s| s.is_subscribed()))
             .finish()
     }
 }

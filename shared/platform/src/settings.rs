@@ -127,6 +127,11 @@ pub struct EventSettings {
     pub stream_maxlen: u64,
     /// Event stream shards (`{prefix}:events:{shard}`); shard = hash(project_id) mod shards.
     pub shards: u32,
+    /// How long a batch may take to reach Redis before it goes to the local spill instead.
+    pub publish_timeout_ms: u64,
+    /// Cap of the spill (`<data_dir>/spill/`) that holds events while Redis is unavailable;
+    /// beyond it events are dropped and counted.
+    pub spill_max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -225,6 +230,8 @@ impl Default for EventSettings {
             body_cap_bytes: 64 * 1024,
             stream_maxlen: 1_000_000,
             shards: 1,
+            publish_timeout_ms: 250,
+            spill_max_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -282,6 +289,11 @@ impl Settings {
         } else {
             self.data_dir.join(&self.events.file_dir)
         }
+    }
+
+    /// Where events wait while Redis is unavailable.
+    pub fn spill_dir(&self) -> PathBuf {
+        self.data_dir.join("spill")
     }
 
     pub fn node_name(&self) -> String {
@@ -345,6 +357,12 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "events.shards",
                 "events.shards and events.stream_maxlen must be greater than 0",
+            ));
+        }
+        if self.events.publish_timeout_ms == 0 {
+            return Err(SettingsError::invalid(
+                "events.publish_timeout_ms",
+                "must be greater than 0",
             ));
         }
         self.dispatcher.validate()?;

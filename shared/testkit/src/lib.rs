@@ -5,3 +5,4 @@ pub mod db;
 pub mod fake_sinks;
 pub mod fake_upstream;
 pub mod redis_prefix;
+pub mod redis_server;

@@ -7,7 +7,8 @@ use crate::Settings;
 /// Names Redis keys under `redis.key_prefix`.
 ///
 /// - `{prefix}:events:{shard}`: the event stream, `shard = fnv1a(project_id) mod shards`;
-/// - `{prefix}:events:dlq:{sink}`: entries a sink could not deliver.
+/// - `{prefix}:events:dlq:{sink}`: entries a sink could not deliver;
+/// - `{prefix}:control`: the pub/sub channel of control events.
 ///
 /// Consumer groups are named after their sink (`file`, `loki`, `lunary`, `helicone`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,11 @@ impl KeySpace {
         format!("{}:events:dlq:{}", self.prefix, sink)
     }
 
+    /// The pub/sub channel control events travel on between nodes.
+    pub fn control_channel(&self) -> String {
+        format!("{}:control", self.prefix)
+    }
+
     /// The consumer group of a sink.
     pub fn group(&self, sink: &str) -> String {
         sink.to_owned()
@@ -97,6 +103,7 @@ mod tests {
         let ks = KeySpace::new("llmp", 1, 1000);
         assert_eq!(ks.events_stream(0), "llmp:events:0");
         assert_eq!(ks.dlq("loki"), "llmp:events:dlq:loki");
+        assert_eq!(ks.control_channel(), "llmp:control");
         assert_eq!(ks.shard_for(Some(Uuid::new_v4())), 0);
         assert_eq!(ks.event_streams(), vec!["llmp:events:0".to_owned()]);
 

@@ -56,9 +56,25 @@ ensure_browser() {
   fi
 }
 
+# The end-to-end tests run their own nginx (generated config, random ports, as the current
+# user); the package's own service must not start, so policy-rc.d denies it during the install.
+ensure_nginx() {
+  if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then return; fi
+  log "installing nginx (its service stays stopped)"
+  local policy=/usr/sbin/policy-rc.d created=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    created=1
+  fi
+  apt_install nginx
+  if [ "$created" = 1 ]; then $SUDO rm -f "$policy"; fi
+}
+
 ensure_postgres
 ensure_redis
 ensure_browser
+ensure_nginx
 
 export LLM_PROXY_TEST_DATABASE_URL="${LLM_PROXY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export LLM_PROXY_TEST_REDIS_URL="${LLM_PROXY_TEST_REDIS_URL:-redis://127.0.0.1:6379}"

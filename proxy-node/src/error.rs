@@ -1,4 +1,4 @@
-//! The proxy node's own errors: start-up, and the session sequencer (whose failures never
+//! The proxy node's own errors: start-up, and the session tracker (whose failures never
 //! reach a client). Request-path errors are `ApiError`s.
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,8 @@ pub enum ProxyError {
     Limits(#[from] llm_proxy_limits::LimitsError),
     #[error("redis: {0}")]
     Redis(String),
+    #[error("sessions: {0}")]
+    Session(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,

@@ -1,8 +1,8 @@
 //! proxy-node: the data plane. Routes `/v1/*` and `/{provider}/*` to LLM providers, admits
 //! withering tokens through the token cache actor and the `Admission` of `llm-proxy-limits`
 //! (quotas and request rates), swaps in the project's key, streams the answer back untouched
-//! and records one event per call, with its session sequence number, through the event log
-//! actor.
+//! and records one event per call, with its session's sequence number and lineage, through
+//! the event log actor.
 //!
 //! For `llm-proxy up` (one App, one port): start a [`ProxyState`], register
 //! [`configure_health`], the admin routes, then [`configure_proxy`] LAST, and call
@@ -31,6 +31,6 @@ pub mod usage;
 pub use error::ProxyError;
 pub use events::{EventSink, FileSink, SinkError};
 pub use routes::{configure_health, configure_proxy};
-pub use session::{DynSequencer, MemorySequencer, RedisSequencer, SessionSequencer};
+pub use session::{DynSessionTracker, MemoryTracker, RedisTracker, SessionTracker};
 pub use startup::Application;
 pub use state::{ProxyParts, ProxyState};

@@ -1,13 +1,56 @@
-//! Incremental Server-Sent Events parser for the event record: model, usage, finish reason and
-//! the reassembled text of OpenAI chat/Responses streams and Anthropic Messages streams.
-//! Fed the bytes exactly as they arrive (any split), never buffers more than one line.
+//! Incremental Server-Sent Events parser for the event record: model, usage, finish reason,
+//! the reassembled text and the tool calls of OpenAI chat/Responses streams and Anthropic
+//! Messages streams. Fed the bytes exactly as they arrive (any split), never buffers more than
+//! one line; the stream itself goes to the client untouched.
 
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{json, Value};
 
+use crate::redact;
 use crate::usage::{usage_from, AnthropicUsage, ResponseFacts};
 
 /// Lines longer than this are skipped (no legitimate event carries one).
 const MAX_LINE: usize = 1024 * 1024;
+/// Tool calls kept per stream at most, and bytes of each one's input.
+const MAX_TOOL_CALLS: usize = 64;
+const MAX_TOOL_INPUT: usize = 8 * 1024;
+
+/// A tool call the model made, reassembled from its deltas.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct StreamToolCall {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    /// The input as the model wrote it (JSON text), cut at `MAX_TOOL_INPUT` bytes.
+    pub input: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl StreamToolCall {
+    fn append(&mut self, fragment: &str) {
+        if self.truncated {
+            return;
+        }
+        let room = MAX_TOOL_INPUT.saturating_sub(self.input.len());
+        if fragment.len() <= room {
+            self.input.push_str(fragment);
+        } else {
+            let mut cut = room;
+            while !fragment.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.input.push_str(&fragment[..cut]);
+            self.truncated = true;
+        }
+    }
+
+    fn replace_input(&mut self, input: &str) {
+        self.input.clear();
+        self.truncated = false;
+        self.append(input);
+    }
+}
 
 #[derive(Debug)]
 pub struct SseParser {
@@ -22,6 +65,10 @@ pub struct SseParser {
     text_cap: usize,
     text_truncated: bool,
     events: u64,
+    tool_calls: Vec<StreamToolCall>,
+    /// The stream's own index of each tool call (content block, `tool_calls[].index` or
+    /// output index) → its place in `tool_calls`.
+    tool_slots: Vec<(u64, usize)>,
 }
 
 /// The parser's result.
@@ -32,6 +79,26 @@ pub struct StreamSummary {
     pub text: String,
     pub text_truncated: bool,
     pub events: u64,
+    pub tool_calls: Vec<StreamToolCall>,
+}
+
+impl StreamSummary {
+    /// The response body an event records for a stream: the text and tool calls, redacted.
+    pub fn record_body(&self) -> Value {
+        let mut body = json!({ "content": redact::redact_text(&self.text, None) });
+        if !self.tool_calls.is_empty() {
+            let calls: Vec<StreamToolCall> = self
+                .tool_calls
+                .iter()
+                .map(|c| StreamToolCall {
+                    input: redact::redact_text(&c.input, None).into_owned(),
+                    ..c.clone()
+                })
+                .collect();
+            body["tool_calls"] = json!(calls);
+        }
+        body
+    }
 }
 
 impl SseParser {
@@ -48,6 +115,8 @@ impl SseParser {
             text_cap,
             text_truncated: false,
             events: 0,
+            tool_calls: Vec::new(),
+            tool_slots: Vec::new(),
         }
     }
 
@@ -89,6 +158,7 @@ impl SseParser {
             text: self.text,
             text_truncated: self.text_truncated,
             events: self.events,
+            tool_calls: self.tool_calls,
         }
     }
 
@@ -167,9 +237,41 @@ impl SseParser {
                     self.anthropic.merge(usage);
                 }
             }
+            "content_block_start" => {
+                let block = v.get("content_block").unwrap_or(&Value::Null);
+                let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
+                if matches!(kind, "tool_use" | "server_tool_use") {
+                    let slot = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    if let Some(call) = self.tool_call(slot) {
+                        call.id = str_of(block, "id");
+                        call.name = str_of(block, "name").unwrap_or_default();
+                        // Server tools arrive whole; client tools stream their input.
+                        if let Some(input) = block.get("input").filter(|i| !is_empty_input(i)) {
+                            call.replace_input(&input.to_string());
+                        }
+                    }
+                }
+            }
             "content_block_delta" => {
                 if let Some(text) = v.pointer("/delta/text").and_then(Value::as_str) {
                     self.push_text(text);
+                }
+                if let Some(json) = v.pointer("/delta/partial_json").and_then(Value::as_str) {
+                    let slot = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    if let Some(call) = self.existing_tool_call(slot) {
+                        call.append(json);
+                    }
+                }
+            }
+            "response.output_item.added" | "response.output_item.done" => {
+                self.apply_response_item(v);
+            }
+            "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
+                if let Some(delta) = v.get("delta").and_then(Value::as_str) {
+                    let slot = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
+                    if let Some(call) = self.existing_tool_call(slot) {
+                        call.append(delta);
+                    }
                 }
             }
             "response.created" | "response.in_progress" => {
@@ -201,6 +303,57 @@ impl SseParser {
         }
     }
 
+    /// A Responses output item: tool calls (`function_call`, `custom_tool_call`,
+    /// `local_shell_call`, …) are recorded; `done` carries the complete input.
+    fn apply_response_item(&mut self, v: &Value) {
+        let Some(item) = v.get("item") else {
+            return;
+        };
+        let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
+        if !kind.ends_with("_call") {
+            return;
+        }
+        let slot = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
+        let Some(call) = self.tool_call(slot) else {
+            return;
+        };
+        call.id = str_of(item, "call_id").or_else(|| str_of(item, "id"));
+        call.name = str_of(item, "name").unwrap_or_else(|| kind.to_owned());
+        let input = item
+            .get("arguments")
+            .or_else(|| item.get("input"))
+            .or_else(|| item.get("action"));
+        match input {
+            Some(Value::String(s)) if !s.is_empty() => call.replace_input(s),
+            Some(other) if !other.is_string() && !other.is_null() => {
+                call.replace_input(&other.to_string());
+            }
+            _ => {}
+        }
+    }
+
+    /// The tool call at the stream's `slot`, created on first sight (`None` past the cap).
+    fn tool_call(&mut self, slot: u64) -> Option<&mut StreamToolCall> {
+        let position = match self.tool_slots.iter().find(|(s, _)| *s == slot) {
+            Some((_, position)) => *position,
+            None => {
+                if self.tool_calls.len() >= MAX_TOOL_CALLS {
+                    return None;
+                }
+                self.tool_calls.push(StreamToolCall::default());
+                let position = self.tool_calls.len() - 1;
+                self.tool_slots.push((slot, position));
+                position
+            }
+        };
+        self.tool_calls.get_mut(position)
+    }
+
+    fn existing_tool_call(&mut self, slot: u64) -> Option<&mut StreamToolCall> {
+        let (_, position) = *self.tool_slots.iter().find(|(s, _)| *s == slot)?;
+        self.tool_calls.get_mut(position)
+    }
+
     /// OpenAI chat (and legacy completions) chunks.
     fn apply_chat_chunk(&mut self, v: &Value) {
         self.set_model(v);
@@ -213,15 +366,41 @@ impl SseParser {
                     .pointer("/delta/content")
                     .and_then(Value::as_str)
                     .or_else(|| choice.get("text").and_then(Value::as_str));
+                let first_choice = choice.get("index").and_then(Value::as_u64).unwrap_or(0) == 0;
+                if !first_choice {
+                    continue;
+                }
                 if let Some(text) = text {
-                    if choice.get("index").and_then(Value::as_u64).unwrap_or(0) == 0 {
-                        self.push_text(text);
-                    }
+                    self.push_text(text);
+                }
+                let calls = choice
+                    .pointer("/delta/tool_calls")
+                    .and_then(Value::as_array);
+                for delta in calls.into_iter().flatten() {
+                    self.apply_chat_tool_delta(delta);
                 }
             }
         }
         if let Some(usage) = v.get("usage").and_then(usage_from) {
             self.facts.usage = Some(usage);
+        }
+    }
+
+    /// `{index, id?, function: {name?, arguments?}}`: the first delta of a call names it, the
+    /// next ones carry argument fragments.
+    fn apply_chat_tool_delta(&mut self, delta: &Value) {
+        let slot = delta.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let Some(call) = self.tool_call(slot) else {
+            return;
+        };
+        if let Some(id) = str_of(delta, "id") {
+            call.id = Some(id);
+        }
+        if let Some(name) = delta.pointer("/function/name").and_then(Value::as_str) {
+            call.name.push_str(name);
+        }
+        if let Some(arguments) = delta.pointer("/function/arguments").and_then(Value::as_str) {
+            call.append(arguments);
         }
     }
 
@@ -249,6 +428,15 @@ impl SseParser {
             self.text_truncated = true;
         }
     }
+}
+
+fn str_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Anthropic starts a streamed tool call with `"input": {}`.
+fn is_empty_input(input: &Value) -> bool {
+    input.is_null() || input.as_object().is_some_and(|o| o.is_empty())
 }
 
 #[cfg(test)]
@@ -327,6 +515,89 @@ mod tests {
         assert_eq!(s.facts.finish_reason.as_deref(), Some("completed"));
         assert_eq!(s.facts.usage.unwrap().total_tokens, Some(4));
         assert_eq!(s.text, "ok");
+    }
+
+    #[test]
+    fn anthropic_tool_use_is_reassembled() {
+        let text = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":40,\"cache_creation_input_tokens\":1500,\"cache_read_input_tokens\":0,\"output_tokens\":2}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Checking.\"}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01A\",\"name\":\"Bash\",\"input\":{}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"command\\\": \\\"ls\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\" -la\\\"}\"}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":31}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        for piece in [1, 9, 4096] {
+            let s = parse_in_pieces(text, piece);
+            assert_eq!(s.facts.finish_reason.as_deref(), Some("tool_use"));
+            assert_eq!(s.facts.usage.clone().unwrap().prompt_tokens, Some(1540));
+            assert_eq!(s.text, "Checking.");
+            assert_eq!(s.tool_calls.len(), 1);
+            let call = &s.tool_calls[0];
+            assert_eq!(
+                (call.id.as_deref(), call.name.as_str()),
+                (Some("toolu_01A"), "Bash")
+            );
+            assert_eq!(call.input, r#"{"command": "ls -la"}"#);
+            let body = s.record_body();
+            assert_eq!(body["tool_calls"][0]["name"], "Bash");
+            assert_eq!(body["content"], "Checking.");
+        }
+    }
+
+    #[test]
+    fn openai_chat_tool_calls_are_reassembled() {
+        let chunk = |delta: &str| {
+            format!("data: {{\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":null}}]}}\n\n")
+        };
+        let text = [
+            chunk(r#"{"role":"assistant","tool_calls":[{"index":0,"id":"call_A","type":"function","function":{"name":"get_weather","arguments":""}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"\"Oslo\"}"}}]}"#),
+            "data: [DONE]\n\n".to_owned(),
+        ]
+        .concat();
+        let s = parse_in_pieces(&text, 5);
+        assert_eq!(s.tool_calls.len(), 1);
+        assert_eq!(s.tool_calls[0].name, "get_weather");
+        assert_eq!(s.tool_calls[0].id.as_deref(), Some("call_A"));
+        assert_eq!(s.tool_calls[0].input, r#"{"city":"Oslo"}"#);
+        assert!(s.record_body().get("tool_calls").is_some());
+        assert!(parse_in_pieces(OPENAI, 7)
+            .record_body()
+            .get("tool_calls")
+            .is_none());
+    }
+
+    #[test]
+    fn responses_function_calls_are_recorded() {
+        let text = concat!(
+            "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":1,\"item\":{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_9\",\"name\":\"shell\",\"arguments\":\"\"}}\n\n",
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"output_index\":1,\"delta\":\"{\\\"cmd\\\":\"}\n\n",
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"output_index\":1,\"delta\":\"[\\\"ls\\\"]}\"}\n\n",
+            "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"output_index\":1,\"item\":{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_9\",\"name\":\"shell\",\"arguments\":\"{\\\"cmd\\\":[\\\"ls\\\"]}\"}}\n\n",
+        );
+        let s = parse_in_pieces(text, 11);
+        assert_eq!(s.tool_calls.len(), 1);
+        let call = &s.tool_calls[0];
+        assert_eq!(
+            (call.id.as_deref(), call.name.as_str()),
+            (Some("call_9"), "shell")
+        );
+        assert_eq!(call.input, r#"{"cmd":["ls"]}"#);
+    }
+
+    #[test]
+    fn tool_input_is_capped() {
+        let mut call = StreamToolCall::default();
+        call.append(&"é".repeat(MAX_TOOL_INPUT));
+        assert!(call.truncated);
+        assert!(call.input.len() <= MAX_TOOL_INPUT);
+        call.append("more");
+        assert!(!call.input.ends_with("more"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::events::{EventSink, FileSink};
 use crate::forward::response::Finisher;
 use crate::metrics::Metrics;
 use crate::provider::Providers;
-use crate::session::{self, DynSequencer};
+use crate::session::{self, DynSessionTracker};
 
 #[derive(Clone)]
 pub struct ProxyState {
@@ -30,20 +30,20 @@ pub struct ProxyState {
     pub admission: DynAdmission,
     /// Writes what `admission` counted back to the store, in batches.
     pub usage: UsageWriterHandle,
-    pub sessions: DynSequencer,
+    pub sessions: DynSessionTracker,
     pub events: EventLogHandle,
     pub(crate) tls: Arc<ClientConfig>,
 }
 
 /// The replaceable parts of a [`ProxyState`]; each `None` is built from the settings:
 /// the file sink under `Settings::events_dir()`, `llm_proxy_limits::build` (memory, or Redis
-/// behind `redis.unavailable_policy` when `redis.url` is set), and `session::build` (the same
-/// choice).
+/// behind `redis.unavailable_policy` when `redis.url` is set), and `session::build` (the
+/// session actor, or Redis when `redis.url` is set).
 #[derive(Default)]
 pub struct ProxyParts {
     pub sink: Option<Arc<dyn EventSink>>,
     pub admission: Option<DynAdmission>,
-    pub sequencer: Option<DynSequencer>,
+    pub sessions: Option<DynSessionTracker>,
 }
 
 impl ProxyParts {
@@ -57,8 +57,8 @@ impl ProxyParts {
         self
     }
 
-    pub fn with_sequencer(mut self, sequencer: DynSequencer) -> Self {
-        self.sequencer = Some(sequencer);
+    pub fn with_sessions(mut self, sessions: DynSessionTracker) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 }
@@ -118,8 +118,8 @@ impl ProxyState {
             Some(admission) => admission,
             None => llm_proxy_limits::build(&settings)?,
         };
-        let sessions = match parts.sequencer {
-            Some(sequencer) => sequencer,
+        let sessions = match parts.sessions {
+            Some(sessions) => sessions,
             None => session::build(&settings)?,
         };
         let mut metrics = Metrics::new();

@@ -1,10 +1,11 @@
-//! Pure functions of the file sink: paths and lines, in the prime-radiant session format or
-//! as daily files.
+//! Pure functions of the file sink: paths and lines, in the prime-radiant session format
+//! (`session_start`, then per call a `request` line, a `fork` line when the call forked the
+//! conversation, and a `response` line) or as daily files.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use llm_proxy_core::event::RequestEvent;
+use llm_proxy_core::event::{Lineage, RequestEvent};
 use serde_json::{json, Value};
 
 /// A path component built from client-controlled text: only `[A-Za-z0-9._-]`, at most 128
@@ -86,8 +87,8 @@ pub fn session_start_line(event: &RequestEvent) -> Value {
     })
 }
 
-/// The `request` and `response` lines of one event.
-pub fn session_lines(event: &RequestEvent) -> [Value; 2] {
+/// The lines of one event: `request`, `fork` (forked calls only), `response`.
+pub fn session_lines(event: &RequestEvent) -> Vec<Value> {
     let end = event.occurred_at
         + chrono::Duration::microseconds((event.duration_ms * 1000.0).round() as i64);
     let request = json!({
@@ -102,7 +103,17 @@ pub fn session_lines(event: &RequestEvent) -> [Value; 2] {
         "upstream": event.upstream,
         "lineage": event.session.lineage,
         "parent_seq": event.session.parent_seq,
+        "turn": event.session.turn,
         "_meta": meta(event, event.occurred_at, true),
+    });
+    let forked = event.session.lineage.as_deref().and_then(Lineage::parse) == Some(Lineage::Fork);
+    let fork = forked.then(|| {
+        json!({
+            "type": "fork",
+            "seq": event.session.seq,
+            "parent_seq": event.session.parent_seq,
+            "_meta": meta(event, event.occurred_at, true),
+        })
     });
     let response = json!({
         "type": "response",
@@ -126,7 +137,10 @@ pub fn session_lines(event: &RequestEvent) -> [Value; 2] {
         "path": event.path,
         "_meta": meta(event, end, true),
     });
-    [request, response]
+    let mut lines = vec![request];
+    lines.extend(fork);
+    lines.push(response);
+    lines
 }
 
 #[cfg(test)]
@@ -152,12 +166,35 @@ mod tests {
     }
 
     #[test]
+    fn a_fork_gets_its_own_line_between_request_and_response() {
+        let mut event = sample_event();
+        event.session.seq = 5;
+        event.session.lineage = Some("fork".into());
+        event.session.parent_seq = Some(3);
+        let kinds: Vec<Value> = session_lines(&event)
+            .iter()
+            .map(|l| l["type"].clone())
+            .collect();
+        assert_eq!(kinds, ["request", "fork", "response"]);
+        let fork = &session_lines(&event)[1];
+        assert_eq!(
+            (fork["seq"].as_u64(), fork["parent_seq"].as_u64()),
+            (Some(5), Some(3))
+        );
+        assert_eq!(fork["_meta"]["session"], event.session.id.as_str());
+
+        event.session.lineage = Some("continuation".into());
+        assert_eq!(session_lines(&event).len(), 2);
+    }
+
+    #[test]
     fn lines_carry_type_and_meta() {
         let event = sample_event();
-        let [req, resp] = session_lines(&event);
+        let lines = session_lines(&event);
+        let [req, resp] = [&lines[0], &lines[1]];
         assert_eq!(req["type"], "request");
         assert_eq!(resp["type"], "response");
-        for line in [&req, &resp] {
+        for line in [req, resp] {
             assert_eq!(line["_meta"]["request_id"], event.request_id.as_str());
             assert_eq!(line["_meta"]["session"], event.session.id.as_str());
             assert_eq!(line["_meta"]["machine"], event.node.as_str());

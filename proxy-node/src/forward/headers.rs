@@ -91,6 +91,7 @@ pub fn upstream_request(
         AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),
         AuthStyle::XApiKey => ("x-api-key", key.expose().to_owned()),
         AuthStyle::ApiKey => ("api-key", key.expose().to_owned()),
+        AuthStyle::None => return out,
     };
     if let Ok(mut value) = HeaderValue::from_str(&value) {
         value.set_sensitive(true);

@@ -20,7 +20,7 @@ use futures_util::Stream;
 use llm_proxy_core::event::{BodyRecord, Termination};
 use llm_proxy_core::ErrorCode;
 use llm_proxy_platform::{ApiError, ErrorFlavor};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio::time::Sleep;
 
 use crate::actors::event_log::EventLogHandle;
@@ -106,7 +106,7 @@ impl Capture {
     fn finish(self, body_cap: usize) -> (ResponseFacts, Value, bool) {
         if let Some(parser) = self.sse {
             let summary = parser.finish();
-            let body = json!({ "content": redact::redact_text(&summary.text, None) });
+            let body = summary.record_body();
             return (summary.facts, body, summary.text_truncated);
         }
         let facts = if self.total == self.buf.len() && !self.buf.is_empty() {

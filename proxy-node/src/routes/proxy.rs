@@ -1,6 +1,6 @@
 //! The data plane handler: route → policy → token → body → admission (and the session's
-//! sequence number, concurrently) → forward → stream back. Every call, proxied or refused,
-//! ends as exactly one event.
+//! sequence number and lineage, concurrently) → forward → stream back. Every call, proxied or
+//! refused, ends as exactly one event.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,19 +162,26 @@ async fn prepare(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let facts = policy::inspect_body(&provider, content_type, &body)?;
-    exchange.session = session::extract(req.headers(), facts.json.as_ref(), &exchange.request_id);
+    let turn = session::Turn::read(
+        req.headers(),
+        facts.json.as_ref(),
+        &route.path,
+        &exchange.request_id,
+    );
     exchange.model = facts.model;
     exchange.stream = facts.stream;
 
-    let (admitted, ()) = futures_util::future::join(
+    let (admitted, placed) = futures_util::future::join(
         limits::admit(state.admission.as_ref(), &state.metrics, &grant),
         session::assign(
             state.sessions.as_ref(),
             &state.metrics,
-            &mut exchange.session,
+            turn,
+            Some(token.expose()),
         ),
     )
     .await;
+    exchange.session = placed;
     Ok(Step::Forward(Call {
         route,
         grant,

@@ -1,5 +1,6 @@
-//! Session id from the client (DESIGN §6), first match wins; a call without an id is its own
-//! session (source [`GENERATED`]).
+//! Session id from the client (DESIGN §6, VENDORS §6), first match wins; a call without an id
+//! is its own session (source [`GENERATED`]). The id is only ever read from what the client
+//! sent: two calls are never put in one session because their content looks alike.
 
 use actix_web::http::header::HeaderMap;
 use llm_proxy_core::event::SessionInfo;
@@ -8,12 +9,19 @@ use serde_json::Value;
 /// The `source` of a session the gateway made up for a call without an id.
 pub const GENERATED: &str = "generated";
 
+/// Longer ids are ignored (they would become Redis keys and file names).
+const MAX_ID_LEN: usize = 256;
+
+fn usable(id: &str) -> Option<&str> {
+    let id = id.trim();
+    (!id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control)).then_some(id)
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 256)
+        .and_then(usable)
 }
 
 fn found(id: &str, source: &str) -> Option<SessionInfo> {
@@ -24,25 +32,26 @@ fn found(id: &str, source: &str) -> Option<SessionInfo> {
     })
 }
 
-/// Claude Code's `metadata.user_id`: a JSON string with `session_id`, or the legacy
-/// `user_<hex>_account_<uuid>_session_<uuid>` form.
+/// Claude Code's `metadata.user_id`: a JSON string with `session_id` (since v2.1.78), or the
+/// legacy `user_<hex>_account_<uuid>_session_<uuid>` form.
 fn from_user_id(user_id: &str) -> Option<String> {
     if user_id.trim_start().starts_with('{') {
         let v: Value = serde_json::from_str(user_id).ok()?;
         return v
             .get("session_id")
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+            .and_then(usable)
             .map(str::to_owned);
     }
     let (_, id) = user_id.rsplit_once("_session_")?;
-    (!id.is_empty()).then(|| id.to_owned())
+    usable(id).map(str::to_owned)
 }
 
 pub fn extract(headers: &HeaderMap, body: Option<&Value>, request_id: &str) -> SessionInfo {
     let from_body = |pointer: &str| {
         body.and_then(|b| b.pointer(pointer))
             .and_then(Value::as_str)
+            .and_then(usable)
     };
     header(headers, "x-claude-code-session-id")
         .and_then(|id| found(id, "x-claude-code-session-id"))
@@ -52,11 +61,19 @@ pub fn extract(headers: &HeaderMap, body: Option<&Value>, request_id: &str) -> S
                 .and_then(|id| found(&id, "metadata.user_id"))
         })
         .or_else(|| {
+            // Codex: `session_id` in older builds, `session-id` in newer ones.
             header(headers, "session-id")
                 .or_else(|| header(headers, "session_id"))
                 .and_then(|id| found(id, "session-id"))
         })
-        .or_else(|| from_body("/prompt_cache_key").and_then(|id| found(id, "prompt_cache_key")))
+        .or_else(|| {
+            // Codex sets its cache key to the session id; a proxy in front that drops header
+            // names with `_` (nginx's default) leaves only this. Other clients use the key
+            // as a cache bucket shared by many conversations, so only Codex's counts.
+            header(headers, "originator")
+                .and_then(|_| from_body("/prompt_cache_key"))
+                .and_then(|id| found(id, "prompt_cache_key"))
+        })
         .or_else(|| {
             from_body("/conversation")
                 .or_else(|| from_body("/conversation/id"))
@@ -84,32 +101,99 @@ mod tests {
     use actix_web::test::TestRequest;
     use serde_json::json;
 
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut req = TestRequest::default();
+        for (k, v) in pairs {
+            req = req.insert_header((*k, *v));
+        }
+        req.to_http_request().headers().clone()
+    }
+
+    fn id_and_source(headers: &HeaderMap, body: Option<&Value>) -> (String, String) {
+        let s = extract(headers, body, "req-1");
+        (s.id, s.source)
+    }
+
+    fn pair(id: &str, source: &str) -> (String, String) {
+        (id.to_owned(), source.to_owned())
+    }
+
     #[test]
-    fn precedence_and_forms() {
-        let req = TestRequest::default()
-            .insert_header(("x-claude-code-session-id", "cc-1"))
-            .insert_header(("x-session-id", "other"))
-            .to_http_request();
-        assert_eq!(extract(req.headers(), None, "r").id, "cc-1");
-
-        let empty = TestRequest::default().to_http_request();
-        let body =
-            json!({"metadata": {"user_id": "{\"device_id\":\"d\",\"session_id\":\"s-json\"}"}});
-        let s = extract(empty.headers(), Some(&body), "r");
+    fn each_source_in_order() {
+        let none = headers(&[]);
+        let cc = headers(&[
+            ("x-claude-code-session-id", "cc-1"),
+            ("x-session-id", "other"),
+        ]);
+        let json_user = json!({"metadata": {"user_id": "{\"device_id\":\"d\",\"account_uuid\":\"\",\"session_id\":\"s-json\"}"}});
         assert_eq!(
-            (s.id.as_str(), s.source.as_str()),
-            ("s-json", "metadata.user_id")
+            id_and_source(&cc, Some(&json_user)),
+            pair("cc-1", "x-claude-code-session-id")
         );
+        assert_eq!(
+            id_and_source(&none, Some(&json_user)),
+            pair("s-json", "metadata.user_id")
+        );
+        let legacy = json!({"metadata": {"user_id": "user_ab12_account__session_s-legacy"}});
+        assert_eq!(
+            id_and_source(&none, Some(&legacy)),
+            pair("s-legacy", "metadata.user_id")
+        );
+        for name in ["session_id", "session-id"] {
+            let codex = headers(&[(name, "codex-1"), ("originator", "codex_cli_rs")]);
+            let body = json!({"prompt_cache_key": "codex-1", "previous_response_id": "resp_1"});
+            assert_eq!(
+                id_and_source(&codex, Some(&body)),
+                pair("codex-1", "session-id")
+            );
+        }
+        let behind_nginx = headers(&[("originator", "codex_cli_rs")]);
+        assert_eq!(
+            id_and_source(&behind_nginx, Some(&json!({"prompt_cache_key": "k-1"}))),
+            pair("k-1", "prompt_cache_key")
+        );
+        assert_eq!(
+            id_and_source(&none, Some(&json!({"conversation": {"id": "conv_1"}}))),
+            pair("conv_1", "conversation")
+        );
+        assert_eq!(
+            id_and_source(&none, Some(&json!({"conversation": "conv_2"}))),
+            pair("conv_2", "conversation")
+        );
+        assert_eq!(
+            id_and_source(&none, Some(&json!({"previous_response_id": "resp_9"}))),
+            pair("resp_9", "previous_response_id")
+        );
+        assert_eq!(
+            id_and_source(&none, Some(&json!({"metadata": {"session_id": "m-1"}}))),
+            pair("m-1", "metadata.session_id")
+        );
+        assert_eq!(
+            id_and_source(&headers(&[("x-session-id", "x-1")]), None),
+            pair("x-1", "x-session-id")
+        );
+        assert_eq!(
+            id_and_source(&none, Some(&json!({"model": "x"}))),
+            pair("req-1", GENERATED)
+        );
+    }
 
-        let body = json!({"metadata": {"user_id": "user_abc_account__session_s-legacy"}});
-        assert_eq!(extract(empty.headers(), Some(&body), "r").id, "s-legacy");
+    #[test]
+    fn a_cache_key_alone_is_not_a_session() {
+        let body = json!({"prompt_cache_key": "tenant-42", "model": "gpt-5"});
+        assert_eq!(
+            id_and_source(&headers(&[]), Some(&body)),
+            pair("req-1", GENERATED)
+        );
+    }
 
-        let codex = TestRequest::default()
-            .insert_header(("session_id", "codex-1"))
-            .to_http_request();
-        assert_eq!(extract(codex.headers(), None, "r").id, "codex-1");
-
-        let s = extract(empty.headers(), Some(&json!({"model": "x"})), "req-9");
-        assert_eq!((s.id.as_str(), s.source.as_str()), ("req-9", "generated"));
+    #[test]
+    fn unusable_ids_are_skipped() {
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        let body = json!({"metadata": {"user_id": format!("user_a_account__session_{long}")}});
+        let h = headers(&[("x-claude-code-session-id", "  "), ("x-session-id", "ok")]);
+        assert_eq!(id_and_source(&h, Some(&body)), pair("ok", "x-session-id"));
+        let empty_json = json!({"metadata": {"user_id": "{\"session_id\":\"\"}"}});
+        assert_eq!(id_and_source(&headers(&[]), Some(&empty_json)).1, GENERATED);
     }
 }

@@ -1,5 +1,6 @@
-//! [`RedisSequencer`]: distributed mode, one counter per session on Redis, so sequence numbers
-//! increase across every proxy node.
+//! [`RedisTracker`]: distributed mode. Each session's counter and remembered prefixes live on
+//! Redis and one script places a call (sequence number and lineage) atomically, so numbers
+//! increase and lineage holds across every proxy node, however many calls run at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +11,9 @@ use llm_proxy_platform::Settings;
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
-use super::{SessionSequencer, SEQ_TTL_SECS};
+use super::chain::{self, Chain};
+use super::lineage::{self, Decision, Placement, MAX_SESSION_PREFIXES};
+use super::{SessionTracker, SESSION_TTL_SECS};
 use crate::error::ProxyError;
 
 /// Deadline of one call, waiting for the connection included: the request path never waits
@@ -21,7 +24,9 @@ const TIMEOUT: Duration = Duration::from_millis(250);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// `{prefix}:session:{<id>}:seq`, under `redis.key_prefix` like every other key.
+/// A session's keys under `redis.key_prefix`, hash-tagged by session (one slot per session in
+/// a cluster): `{prefix}:session:{<id>}:seq`, `…:prefixes` (prefix hash → latest call that
+/// contained it) and `…:tips` (prefix hash → latest call whose whole conversation it was).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKeys {
     prefix: String,
@@ -41,14 +46,23 @@ impl SessionKeys {
     pub fn seq(&self, session_id: &str) -> String {
         format!("{}:session:{{{session_id}}}:seq", self.prefix)
     }
+
+    pub fn prefixes(&self, session_id: &str) -> String {
+        format!("{}:session:{{{session_id}}}:prefixes", self.prefix)
+    }
+
+    pub fn tips(&self, session_id: &str) -> String {
+        format!("{}:session:{{{session_id}}}:tips", self.prefix)
+    }
 }
 
-pub struct RedisSequencer {
+pub struct RedisTracker {
     url: Arc<str>,
     keys: SessionKeys,
     /// Connected on first use, so a node starts while Redis is away.
     conn: Arc<OnceCell<ConnectionManager>>,
     quiet: Mutex<Quiet>,
+    script: redis::Script,
 }
 
 #[derive(Default)]
@@ -57,7 +71,7 @@ struct Quiet {
     backoff: Duration,
 }
 
-impl RedisSequencer {
+impl RedisTracker {
     /// Checks the URL; connects on the first call.
     pub fn new(url: &str, keys: SessionKeys) -> Result<Self, ProxyError> {
         redis::Client::open(url).map_err(|e| ProxyError::Settings(format!("redis.url: {e}")))?;
@@ -66,6 +80,7 @@ impl RedisSequencer {
             keys,
             conn: Arc::new(OnceCell::new()),
             quiet: Mutex::default(),
+            script: redis::Script::new(include_str!("place.lua")),
         })
     }
 
@@ -91,27 +106,41 @@ impl RedisSequencer {
         }
     }
 
-    /// `INCR` and `EXPIRE` in one round trip.
-    async fn incr(&self, session_id: &str) -> Result<u64, ProxyError> {
+    /// One script call: the counter, the lookup and the update.
+    async fn run(&self, session_id: &str, chain: Option<&Chain>) -> Result<Placement, ProxyError> {
         let mut conn = self.connection().await?;
-        let key = self.keys.seq(session_id);
-        let (seq,): (u64,) = redis::pipe()
-            .cmd("INCR")
-            .arg(&key)
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(SEQ_TTL_SECS)
-            .ignore()
-            .query_async(&mut conn)
+        let window = chain.map(lineage::window).unwrap_or_default();
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(self.keys.seq(session_id))
+            .key(self.keys.prefixes(session_id))
+            .key(self.keys.tips(session_id))
+            .arg(SESSION_TTL_SECS)
+            .arg(MAX_SESSION_PREFIXES)
+            .arg(u8::from(chain.is_some_and(|c| c.server_state)));
+        for hash in window {
+            invocation.arg(chain::hex(hash));
+        }
+        let (seq, matched, code, parent): (u64, usize, u8, u64) = invocation
+            .invoke_async(&mut conn)
             .await
             .map_err(|e| ProxyError::Redis(e.to_string()))?;
-        Ok(seq)
+        let decision = lineage::from_code(code).map(|lineage| Decision {
+            lineage,
+            parent_seq: (parent > 0).then_some(parent),
+            matched: matched.checked_sub(1),
+        });
+        Ok(lineage::placement(seq, chain, decision))
     }
 }
 
 #[async_trait]
-impl SessionSequencer for RedisSequencer {
-    async fn next(&self, session_id: &str) -> Result<u64, ProxyError> {
+impl SessionTracker for RedisTracker {
+    async fn place(
+        &self,
+        session_id: &str,
+        chain: Option<&Chain>,
+    ) -> Result<Placement, ProxyError> {
         if self
             .quiet()
             .until
@@ -121,7 +150,7 @@ impl SessionSequencer for RedisSequencer {
                 "unavailable, retrying shortly".to_owned(),
             ));
         }
-        let result = match tokio::time::timeout(TIMEOUT, self.incr(session_id)).await {
+        let result = match tokio::time::timeout(TIMEOUT, self.run(session_id, chain)).await {
             Ok(result) => result,
             Err(_) => Err(ProxyError::Redis(format!(
                 "no answer within {} ms",
@@ -150,6 +179,8 @@ mod tests {
     fn keys_are_prefixed_and_tagged_by_session() {
         let keys = SessionKeys::new("llmp");
         assert_eq!(keys.seq("abc"), "llmp:session:{abc}:seq");
+        assert_eq!(keys.prefixes("abc"), "llmp:session:{abc}:prefixes");
+        assert_eq!(keys.tips("abc"), "llmp:session:{abc}:tips");
     }
 
     #[tokio::test]
@@ -159,13 +190,13 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let s = RedisSequencer::new(&format!("redis://127.0.0.1:{port}"), SessionKeys::new("t"))
-            .unwrap();
+        let s =
+            RedisTracker::new(&format!("redis://127.0.0.1:{port}"), SessionKeys::new("t")).unwrap();
         let started = Instant::now();
-        assert!(s.next("a").await.is_err());
+        assert!(s.place("a", None).await.is_err());
         assert!(started.elapsed() <= TIMEOUT + Duration::from_millis(100));
         let started = Instant::now();
-        assert!(s.next("a").await.is_err());
+        assert!(s.place("a", None).await.is_err());
         assert!(started.elapsed() < Duration::from_millis(50));
     }
 }

@@ -75,9 +75,103 @@ pub struct SessionInfo {
     /// Where the id came from: `x-claude-code-session-id`, `metadata.user_id`, … or `generated`.
     pub source: String,
     pub seq: u64,
+    /// [`Lineage`] within the session: `new`, `continuation` or `fork` (`None` for calls that
+    /// carry no conversation, or when the session store could not say).
     pub lineage: Option<String>,
+    /// The earlier call this one continues or forks from.
     pub parent_seq: Option<u64>,
+    /// What this call added to the conversation; absent for calls without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<SessionTurn>,
 }
+
+/// How a call relates to the earlier calls of its session, by the canonical hash of its
+/// message prefix (DESIGN §6). Never decided across two session ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lineage {
+    /// Shares no leading messages with an earlier call of the session (its first call, a
+    /// subagent's or a side call's first call).
+    New,
+    /// Repeats an earlier call's whole conversation and adds to it.
+    Continuation,
+    /// Shares a leading part with earlier calls but departs from them inside it: history
+    /// edited, rewound or compacted.
+    Fork,
+}
+
+impl Lineage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lineage::New => "new",
+            Lineage::Continuation => "continuation",
+            Lineage::Fork => "fork",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "new" => Some(Lineage::New),
+            "continuation" => Some(Lineage::Continuation),
+            "fork" => Some(Lineage::Fork),
+            _ => None,
+        }
+    }
+}
+
+/// A readable digest of one call's new messages, kept small whatever the request's size: the
+/// request body record is capped from the front, where agents repeat their system prompt and
+/// tools every turn.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionTurn {
+    /// Messages (or Responses input items) in the request.
+    pub messages: u64,
+    /// The messages after the part shared with the parent call (all of them for a new
+    /// lineage), oldest first; only the last few, long text cut.
+    pub added: Vec<TurnMessage>,
+    /// Added messages left out of `added`.
+    #[serde(default)]
+    pub omitted: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnMessage {
+    /// `user`, `assistant`, `system`, `tool`, … as the client sent it.
+    pub role: String,
+    pub parts: Vec<TurnPart>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnPart {
+    pub kind: TurnPartKind,
+    /// Text, tool input (JSON) or tool output, cut to a few kilobytes and redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The tool's name (tool calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The tool call id (tool calls and their results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnPartKind {
+    #[default]
+    Text,
+    ToolCall,
+    ToolResult,
+    Image,
+    Thinking,
+    #[serde(other)]
+    Other,
+}
+
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientInfo {
@@ -169,5 +263,46 @@ mod tests {
         assert_eq!(json["usage"]["total_tokens"], 15);
         let back: RequestEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+    #[test]
+    fn session_turns_are_optional_and_round_trip() {
+        let before: SessionInfo = serde_json::from_value(serde_json::json!({
+            "id": "s", "source": "x-session-id", "seq": 3, "lineage": null, "parent_seq": null
+        }))
+        .unwrap();
+        assert!(before.turn.is_none());
+        assert!(serde_json::to_value(&before).unwrap().get("turn").is_none());
+
+        let session = SessionInfo {
+            lineage: Some(Lineage::Fork.as_str().into()),
+            parent_seq: Some(2),
+            turn: Some(SessionTurn {
+                messages: 3,
+                added: vec![TurnMessage {
+                    role: "assistant".into(),
+                    parts: vec![TurnPart {
+                        kind: TurnPartKind::ToolCall,
+                        name: Some("Bash".into()),
+                        text: Some("{}".into()),
+                        ..TurnPart::default()
+                    }],
+                }],
+                omitted: 0,
+            }),
+            ..before
+        };
+        let json = serde_json::to_value(&session).unwrap();
+        assert_eq!(json["turn"]["added"][0]["parts"][0]["kind"], "tool_call");
+        assert!(json["turn"]["added"][0]["parts"][0]
+            .get("is_error")
+            .is_none());
+        assert_eq!(
+            serde_json::from_value::<SessionInfo>(json).unwrap(),
+            session
+        );
+        assert_eq!(Lineage::parse("continuation"), Some(Lineage::Continuation));
+        let unknown: TurnPart =
+            serde_json::from_value(serde_json::json!({"kind": "audio"})).unwrap();
+        assert_eq!(unknown.kind, TurnPartKind::Other);
     }
 }

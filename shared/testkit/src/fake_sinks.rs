@@ -660,6 +660,7 @@ pub fn sample_event() -> RequestEvent {
             seq: 1,
             lineage: None,
             parent_seq: None,
+            turn: None,
         },
         client: ClientInfo {
             ip: Some("127.0.0.1".into()),

@@ -41,6 +41,10 @@ pub enum AuthStyle {
     XApiKey,
     /// `api-key: <key>` (Azure OpenAI).
     ApiKey,
+    /// No credential upstream (a local vLLM, Ollama or llama.cpp server). The project still
+    /// needs a key entry for the provider (any value: it is never sent), which is what lets
+    /// its tokens call it.
+    None,
 }
 
 impl Default for ProviderSettings {
@@ -151,5 +155,52 @@ impl ProviderSettings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod auth_style_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn provider(toml: &str) -> ProviderSettings {
+        config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn passthrough_providers_name_their_auth_header_style() {
+        for (style, want) in [
+            ("bearer", AuthStyle::Bearer),
+            ("x-api-key", AuthStyle::XApiKey),
+            ("api-key", AuthStyle::ApiKey),
+            ("none", AuthStyle::None),
+        ] {
+            let p = provider(&format!(
+                "base_url = \"http://127.0.0.1:8000\"\nauth = \"{style}\""
+            ));
+            assert_eq!(p.auth, want, "{style}");
+            assert!(p.validate("local").is_ok());
+        }
+        let azure = provider(
+            "base_url = \"https://shop-eu.openai.azure.com\"\nauth = \"api-key\"\n\
+             allowed_endpoints = [\"/openai/deployments\"]",
+        );
+        assert_eq!(azure.auth, AuthStyle::ApiKey);
+        let err = config::Config::builder()
+            .add_source(config::File::from_str(
+                "base_url = \"http://x\"\nauth = \"basic\"",
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap()
+            .try_deserialize::<ProviderSettings>()
+            .unwrap_err();
+        assert!(err.to_string().contains("basic"), "{err}");
     }
 }

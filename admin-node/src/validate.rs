@@ -220,6 +220,39 @@ pub fn timestamp(field: &str, value: &str) -> AdminResult<DateTime<Utc>> {
         })
 }
 
+/// A point in time as [`timestamp`] reads it, or `<n>m`, `<n>h`, `<n>d`, `<n>w` before `now`.
+pub fn time_or_ago(field: &str, value: &str, now: DateTime<Utc>) -> AdminResult<DateTime<Utc>> {
+    let value = value.trim();
+    let amount = value
+        .char_indices()
+        .last()
+        .and_then(|(split, unit)| Some((value[..split].parse::<i64>().ok()?, unit)));
+    if let Some((n, unit)) = amount {
+        let span = match unit {
+            'm' => chrono::TimeDelta::try_minutes(n),
+            'h' => chrono::TimeDelta::try_hours(n),
+            'd' => chrono::TimeDelta::try_days(n),
+            'w' => chrono::TimeDelta::try_weeks(n),
+            _ => None,
+        };
+        if let Some(at) = span
+            .filter(|_| n >= 0)
+            .and_then(|s| now.checked_sub_signed(s))
+        {
+            return Ok(at);
+        }
+    }
+    timestamp(field, value).map_err(|_| {
+        AdminError::invalid(
+            field,
+            format!(
+                "`{field}` must be an RFC 3339 timestamp, a YYYY-MM-DD date or a span before \
+                 now such as 30m, 24h, 7d, 2w"
+            ),
+        )
+    })
+}
+
 pub fn opt_uuid(field: &str, value: Option<&str>) -> AdminResult<Option<Uuid>> {
     value
         .filter(|v| !v.trim().is_empty())
@@ -307,5 +340,26 @@ mod tests {
         assert!(timestamp("since", "2026-11-02").is_ok());
         assert!(timestamp("since", "2026-11-02T10:00:00Z").is_ok());
         assert_eq!(field(timestamp("since", "yesterday").unwrap_err()), "since");
+    }
+
+    #[test]
+    fn spans_before_now() {
+        let now = Utc::now();
+        assert_eq!(
+            time_or_ago("since", "7d", now).unwrap(),
+            now - chrono::TimeDelta::days(7)
+        );
+        assert_eq!(
+            time_or_ago("since", "90m", now).unwrap(),
+            now - chrono::TimeDelta::minutes(90)
+        );
+        assert!(time_or_ago("since", "2026-11-02", now).is_ok());
+        for bad in ["7y", "-1d", "d", "", "x7d", "7é"] {
+            assert_eq!(
+                field(time_or_ago("since", bad, now).unwrap_err()),
+                "since",
+                "{bad}"
+            );
+        }
     }
 }

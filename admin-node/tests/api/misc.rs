@@ -29,6 +29,7 @@ async fn usage_reads_the_ledger_and_token_counters() {
         prompt_tokens: prompt,
         completion_tokens: completion,
         cached_tokens: 0,
+        cost_nano_usd: 0,
     };
     app.store
         .record_usage(&[

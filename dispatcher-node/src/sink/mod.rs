@@ -7,6 +7,7 @@ mod helicone;
 mod http;
 mod loki;
 mod lunary;
+pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +21,12 @@ pub use file_layout::{daily_file, session_file, session_lines};
 pub use helicone::{helicone_log, HeliconeSink};
 pub use loki::{loki_push, LokiSink};
 pub use lunary::{lunary_events, LunarySink};
+pub use usage::UsageSink;
 
 use crate::error::DispatcherError;
 
 /// Every sink name, in a fixed order.
-pub const SINK_NAMES: [&str; 4] = ["file", "loki", "lunary", "helicone"];
+pub const SINK_NAMES: [&str; 5] = ["file", "loki", "lunary", "helicone", "usage"];
 
 /// Why a delivery failed, and so what the dispatcher does next.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -119,6 +121,9 @@ pub fn sink_spec(settings: &Arc<Settings>, name: &str) -> Result<SinkSpec, Dispa
         }),
         "helicone" => SinkSpec::new("helicone", move || {
             Ok(Box::new(HeliconeSink::new(s.sinks.helicone.clone())?) as Box<dyn Sink>)
+        }),
+        "usage" => SinkSpec::new("usage", move || {
+            Ok(Box::new(UsageSink::from_settings(s)) as Box<dyn Sink>)
         }),
         other => return Err(DispatcherError::UnknownSink(other.to_owned())),
     })

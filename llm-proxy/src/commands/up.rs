@@ -88,7 +88,8 @@ fn start_dispatcher(
     metrics: &Metrics,
 ) -> Result<InProcessDispatcher, String> {
     let mut specs = dispatcher_node::sink::enabled_sinks(settings).map_err(|e| e.to_string())?;
-    specs.push(usage_ledger::spec(store));
+    specs.retain(|spec| spec.name != usage_ledger::NAME);
+    specs.push(usage_ledger::spec(store, settings));
     Ok(InProcessDispatcher::start(
         specs,
         InProcessConfig::from_settings(settings),
@@ -104,6 +105,7 @@ fn events_label(settings: &Settings) -> String {
         .sinks
         .enabled()
         .into_iter()
+        .filter(|sink| *sink != usage_ledger::NAME)
         .map(|sink| match sink {
             "file" => {
                 let layout = match settings.sinks.file.layout {

@@ -8,6 +8,7 @@ pub mod project;
 pub mod secret;
 pub mod token;
 pub mod token_secret;
+pub mod usage_cost;
 
 pub use error_code::ErrorCode;
 pub use secret::SecretString;

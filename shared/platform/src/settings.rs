@@ -3,6 +3,7 @@
 mod dispatch;
 mod load;
 mod providers;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 pub use dispatch::{
     DispatcherSettings, FileLayout, FileSinkSettings, HeliconeSinkSettings, LokiSinkSettings,
-    LunarySinkSettings, SinksSettings,
+    LunarySinkSettings, SinksSettings, UsageSinkSettings,
 };
 pub use load::{LoadOptions, SettingsError, NON_SETTINGS_ENV_VARS};
 pub use providers::{AuthStyle, ProviderSettings};
+pub use usage::{BudgetSettings, PricingSettings, UsageSettings};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -37,6 +39,10 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub dispatcher: DispatcherSettings,
     pub sinks: SinksSettings,
+    /// USD per million tokens per model, for the usage ledger's cost and cost budgets.
+    pub pricing: PricingSettings,
+    pub usage: UsageSettings,
+    pub budgets: BudgetSettings,
     /// Name of this node in events and metrics; defaults to the host name.
     pub node_name: Option<String>,
 }
@@ -160,6 +166,9 @@ impl Default for Settings {
             admin: AdminSettings::default(),
             dispatcher: DispatcherSettings::default(),
             sinks: SinksSettings::default(),
+            pricing: PricingSettings::default(),
+            usage: UsageSettings::default(),
+            budgets: BudgetSettings::default(),
             node_name: None,
         }
     }
@@ -365,6 +374,9 @@ impl Settings {
                 "must be greater than 0",
             ));
         }
+        self.pricing.validate()?;
+        self.usage.validate()?;
+        self.budgets.validate()?;
         self.dispatcher.validate()?;
         self.sinks.validate()?;
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(char::is_whitespace) {

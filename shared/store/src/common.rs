@@ -8,6 +8,7 @@ use llm_proxy_core::audit::{AuditContext, AuditEvent, AuditOutcome, NewAuditEven
 use llm_proxy_core::token::TokenUsage;
 use uuid::Uuid;
 
+use crate::usage::UsageTotals;
 use crate::{StoreError, StoreResult, UsageRecord};
 
 /// The most rows one `list_audit` call returns.
@@ -167,15 +168,6 @@ pub(crate) struct UsageKey {
     pub hour: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct UsageTotals {
-    pub requests: u64,
-    pub errors: u64,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub cached_tokens: u64,
-}
-
 /// Sums records into hourly buckets, sorted by key so concurrent upserts lock in the same order.
 pub(crate) fn aggregate_usage<'a>(
     records: impl IntoIterator<Item = &'a UsageRecord>,
@@ -195,6 +187,7 @@ pub(crate) fn aggregate_usage<'a>(
         t.prompt_tokens = t.prompt_tokens.saturating_add(r.prompt_tokens);
         t.completion_tokens = t.completion_tokens.saturating_add(r.completion_tokens);
         t.cached_tokens = t.cached_tokens.saturating_add(r.cached_tokens);
+        t.cost_nano_usd = t.cost_nano_usd.saturating_add(r.cost_nano_usd);
     }
     buckets
 }

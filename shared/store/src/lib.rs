@@ -26,7 +26,10 @@ pub use error::StoreError;
 pub use migrate::{migrate_postgres, migrate_sqlite};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use usage::{UsageFilter, UsageRecord, UsageRow, UsageStore};
+pub use usage::{
+    Granularity, UsageCell, UsageFilter, UsageGroup, UsagePoint, UsageRecord, UsageRow, UsageStore,
+    UsageTotals,
+};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -137,6 +140,14 @@ pub async fn open(settings: &Settings, cipher: Cipher) -> StoreResult<DynStore> 
             PostgresStore::connect(&url, settings.database.max_connections, cipher).await?,
         )),
     }
+}
+
+/// The store for a node that reads and writes only the usage ledger and holds no encryption
+/// key (a dispatcher): the ledger never touches provider keys, so a throwaway cipher stands in
+/// and every key-related call would fail to decrypt.
+pub async fn open_ledger(settings: &Settings) -> StoreResult<DynStore> {
+    let throwaway = Cipher::new(&llm_proxy_platform::EncryptionKey::generate());
+    open(settings, throwaway).await
 }
 
 /// Applies pending migrations to the database `database.url` names (under an advisory lock on

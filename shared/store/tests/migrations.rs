@@ -11,6 +11,22 @@ fn cipher() -> Cipher {
     Cipher::new(&EncryptionKey::generate())
 }
 
+/// The versions of the migration files of one dialect (`V<n>__…sql`), ascending.
+fn versions(dialect: &str) -> Vec<i32> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../migrations")
+        .join(dialect);
+    let mut versions: Vec<i32> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix('V')?.split_once("__")?.0.parse().ok()
+        })
+        .collect();
+    versions.sort_unstable();
+    versions
+}
+
 mod postgres {
     use super::*;
 
@@ -44,7 +60,7 @@ mod postgres {
         }
         assert_eq!(
             applied(&db).await,
-            [1],
+            versions("postgres"),
             "each migration applied exactly once"
         );
         let store = llm_proxy_store::open(&db.settings(), cipher())
@@ -61,7 +77,7 @@ mod postgres {
         let db = TestDatabase::create().await;
         llm_proxy_store::migrate(&db.settings()).await.unwrap();
         llm_proxy_store::migrate(&db.settings()).await.unwrap();
-        assert_eq!(applied(&db).await, [1]);
+        assert_eq!(applied(&db).await, versions("postgres"));
         db.drop_db().await;
     }
 
@@ -121,12 +137,12 @@ mod sqlite {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
-        let versions: i64 = conn
+        let applied: i64 = conn
             .query_row("SELECT COUNT(*) FROM refinery_schema_history", [], |r| {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(versions, 1);
+        assert_eq!(applied, versions("sqlite").len() as i64);
     }
 
     #[tokio::test]

@@ -61,5 +61,8 @@ for_each_backend!(
     usage::usage_groups_by_project_and_token,
     usage::usage_window_filters,
     usage::usage_concurrent_redelivery_counts_once,
+    usage::usage_series_by_hour_and_day,
+    usage::usage_breakdown_and_cells,
+    usage::usage_prune_forgets_old_event_ids,
     harness::ping_and_backend,
 );

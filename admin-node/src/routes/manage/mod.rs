@@ -44,7 +44,8 @@ management_routes! {
     DELETE "/tokens/{id}" => tokens::delete::handle,
     GET "/audit" => audit::list::handle,
     GET "/audit/{id}" => audit::get::handle,
-    GET "/usage" => usage::handle,
+    GET "/usage" => usage::get::handle,
+    GET "/usage/export" => usage::export::handle,
     POST "/cache/purge" => cache_purge::handle,
 }
 

@@ -35,7 +35,7 @@ pub struct DispatcherSettings {
     pub stats_interval_ms: u64,
 }
 
-/// The four sinks; each is enabled and configured on its own.
+/// The sinks; each is enabled and configured on its own.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SinksSettings {
@@ -43,6 +43,16 @@ pub struct SinksSettings {
     pub loki: LokiSinkSettings,
     pub lunary: LunarySinkSettings,
     pub helicone: HeliconeSinkSettings,
+    pub usage: UsageSinkSettings,
+}
+
+/// The usage ledger in the store (`database.url`): requests, tokens and cost per project,
+/// token, provider, model and hour. `llm-proxy up` always feeds it; a dispatcher node does
+/// when this is on.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageSinkSettings {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -255,6 +265,9 @@ impl SinksSettings {
         }
         if self.helicone.enabled {
             names.push("helicone");
+        }
+        if self.usage.enabled {
+            names.push("usage");
         }
         names
     }

@@ -15,6 +15,7 @@ use crate::common::{
     unique_events,
 };
 use crate::rules;
+use crate::usage::{Granularity, UsageCell, UsageGroup, UsagePoint};
 use crate::{
     AuditStore, ProjectFilter, ProjectStore, Store, StoreError, StoreResult, TokenStore,
     UsageFilter, UsageRecord, UsageRow, UsageStore,
@@ -357,9 +358,9 @@ impl AuditStore for PostgresStore {
 
 #[async_trait]
 impl UsageStore for PostgresStore {
-    async fn record_usage(&self, records: &[UsageRecord]) -> StoreResult<()> {
+    async fn record_usage(&self, records: &[UsageRecord]) -> StoreResult<u64> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let unique = unique_events(records);
         let ids: Vec<Uuid> = unique.iter().map(|r| r.event_id).collect();
@@ -370,12 +371,49 @@ impl UsageStore for PostgresStore {
         let buckets = aggregate_usage(unique.into_iter().filter(|r| fresh.contains(&r.event_id)));
         usage::add(&tx, &buckets).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(fresh.len() as u64)
     }
 
     async fn usage_summary(&self, filter: &UsageFilter) -> StoreResult<Vec<UsageRow>> {
         let client = self.client().await?;
         usage::summary(&client, filter).await
+    }
+
+    async fn usage_series(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+    ) -> StoreResult<Vec<UsagePoint>> {
+        let client = self.client().await?;
+        usage::series(&client, filter, granularity).await
+    }
+
+    async fn usage_breakdown(&self, filter: &UsageFilter) -> StoreResult<Vec<UsageGroup>> {
+        let client = self.client().await?;
+        usage::breakdown(&client, filter).await
+    }
+
+    async fn usage_cells(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+        limit: u32,
+    ) -> StoreResult<Vec<UsageCell>> {
+        let client = self.client().await?;
+        usage::cells(&client, filter, granularity, limit).await
+    }
+
+    async fn prune_usage_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let before = trunc(before);
+        let mut pruned = 0;
+        loop {
+            let n = usage::prune_seen(&client, before).await?;
+            pruned += n;
+            if n < usage::prune_batch() {
+                return Ok(pruned);
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use crate::common::{
     aggregate_usage, audit_row, audit_row_from_new, merge_token_usage, now, trunc, unique_events,
 };
 use crate::rules;
+use crate::usage::{Granularity, UsageCell, UsageGroup, UsagePoint};
 use crate::{
     AuditStore, ProjectFilter, ProjectStore, Store, StoreError, StoreResult, TokenStore,
     UsageFilter, UsageRecord, UsageRow, UsageStore,
@@ -373,9 +374,9 @@ impl AuditStore for SqliteStore {
 
 #[async_trait]
 impl UsageStore for SqliteStore {
-    async fn record_usage(&self, records: &[UsageRecord]) -> StoreResult<()> {
+    async fn record_usage(&self, records: &[UsageRecord]) -> StoreResult<u64> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let records: Vec<UsageRecord> = unique_events(records).into_iter().cloned().collect();
         self.pool
@@ -386,10 +387,11 @@ impl UsageStore for SqliteStore {
                         fresh.push(r);
                     }
                 }
+                let counted = fresh.len() as u64;
                 for (key, totals) in aggregate_usage(fresh) {
                     usage::add(tx, &key, &totals)?;
                 }
-                Ok(())
+                Ok(counted)
             })
             .await
     }
@@ -399,6 +401,51 @@ impl UsageStore for SqliteStore {
         self.pool
             .read(move |conn| usage::summary(conn, &filter))
             .await
+    }
+
+    async fn usage_series(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+    ) -> StoreResult<Vec<UsagePoint>> {
+        let filter = filter.clone();
+        self.pool
+            .read(move |conn| usage::series(conn, &filter, granularity))
+            .await
+    }
+
+    async fn usage_breakdown(&self, filter: &UsageFilter) -> StoreResult<Vec<UsageGroup>> {
+        let filter = filter.clone();
+        self.pool
+            .read(move |conn| usage::breakdown(conn, &filter))
+            .await
+    }
+
+    async fn usage_cells(
+        &self,
+        filter: &UsageFilter,
+        granularity: Granularity,
+        limit: u32,
+    ) -> StoreResult<Vec<UsageCell>> {
+        let filter = filter.clone();
+        self.pool
+            .read(move |conn| usage::cells(conn, &filter, granularity, limit))
+            .await
+    }
+
+    async fn prune_usage_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = trunc(before);
+        let mut pruned = 0;
+        loop {
+            let n = self
+                .pool
+                .write(move |tx| usage::prune_seen(tx, before))
+                .await?;
+            pruned += n;
+            if n < usage::PRUNE_BATCH as u64 {
+                return Ok(pruned);
+            }
+        }
     }
 }
 

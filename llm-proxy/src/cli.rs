@@ -54,6 +54,14 @@ pub enum Command {
         #[command(subcommand)]
         command: manage::AuditCommand,
     },
+    /// Requests, tokens and cost from the usage ledger, per day or hour, through the
+    /// management API.
+    Usage {
+        #[command(flatten)]
+        client: manage::ClientOptions,
+        #[command(flatten)]
+        args: manage::UsageArgs,
+    },
 }
 
 /// Flags shared by the server roles; each maps onto a settings key.

@@ -1,6 +1,6 @@
 //! `llm-proxy`: one binary for every role. `up` runs the whole gateway in one process on the
 //! embedded backends; `proxy`, `dispatcher`, `admin` run one role; `migrate` runs migrations;
-//! `project`, `token`, `audit` talk to the management API.
+//! `project`, `token`, `audit`, `usage` talk to the management API.
 
 mod bootstrap;
 mod cli;
@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         }
         Command::Audit { client, command } => {
             commands::client::run(|| cli::manage::run_audit(command, &client))
+        }
+        Command::Usage { client, args } => {
+            commands::client::run(|| cli::manage::run_usage(args, &client))
         }
     };
     match result {

@@ -13,6 +13,7 @@ pub enum Nav {
     Dashboard,
     Projects,
     Tokens,
+    Usage,
     Audit,
 }
 
@@ -59,6 +60,7 @@ pub fn page(ui: &UiSession, nav: Nav, title: &str, content: Markup) -> HttpRespo
                         (item(Nav::Dashboard, "/admin", "Dashboard"))
                         (item(Nav::Projects, "/admin/projects", "Projects"))
                         (item(Nav::Tokens, "/admin/tokens", "Tokens"))
+                        (item(Nav::Usage, "/admin/usage", "Usage"))
                         (item(Nav::Audit, "/admin/audit", "Audit log"))
                     }
                     form method="post" action="/admin/logout" class="logout" {

@@ -14,3 +14,4 @@ mod projects;
 mod prune;
 mod tokens;
 mod ui;
+mod usage;

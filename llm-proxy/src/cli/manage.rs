@@ -10,12 +10,14 @@ pub(crate) mod output;
 mod project;
 mod prune;
 mod token;
+mod usage;
 
 use clap::Args;
 
 pub use audit::{run_audit, AuditCommand};
 pub use project::{run_project, ProjectCommand};
 pub use token::{run_token, TokenCommand};
+pub use usage::{run_usage, UsageArgs};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 

@@ -1,15 +1,18 @@
-//! `GET /admin`: projects, active tokens, and requests and LLM tokens used today and this week
-//! (from the usage ledger), with lifetime request counters and the latest audit events.
+//! `GET /admin`: projects, active tokens, and requests, LLM tokens and cost today and this
+//! week with charts of the last two weeks (from the usage ledger), lifetime request counters
+//! and the latest audit events.
 
 use chrono::{Datelike, Duration, Utc};
 use llm_proxy_core::audit::AuditFilter;
 use llm_proxy_core::token::TokenFilter;
-use llm_proxy_store::{ProjectFilter, UsageFilter};
+use llm_proxy_store::{Granularity, ProjectFilter, UsageFilter};
 use maud::html;
 
 use crate::routes::manage::usage::Totals;
+use crate::ui::chart::usd;
 use crate::ui::extract::UiResult;
 use crate::ui::layout::{self, Nav};
+use crate::ui::usage_charts::{self, Window};
 use crate::ui::views::{number, time};
 use crate::ui::UiSession;
 
@@ -53,6 +56,11 @@ pub async fn handle(ui: UiSession) -> UiResult {
             .await
             .map_err(crate::error::AdminError::from)?,
     );
+    let window = Window::last(14, Granularity::Day, now);
+    let daily = store
+        .usage_series(&usage(window.from), Granularity::Day)
+        .await
+        .map_err(crate::error::AdminError::from)?;
     let recent = store
         .list_audit(&AuditFilter {
             limit: Some(8),
@@ -78,6 +86,11 @@ pub async fn handle(ui: UiSession) -> UiResult {
             (stat("LLM tokens today", number(today_usage.total_tokens), format!("{} prompt · {} completion", number(today_usage.prompt_tokens), number(today_usage.completion_tokens))))
             (stat("Requests this week", number(week_usage.requests), format!("since {}", week.format("%a %Y-%m-%d"))))
             (stat("LLM tokens this week", number(week_usage.total_tokens), format!("{} cached", number(week_usage.cached_tokens))))
+            (stat("Cost this week", usd(week_usage.cost_usd), format!("{} today", usd(today_usage.cost_usd))))
+        }
+        div class="card" {
+            h2 { "Last 14 days " a class="btn btn-secondary btn-small" href="/admin/usage?range=30d" { "Usage details" } }
+            (usage_charts::charts("dashboard", &window, &daily))
         }
         div class="columns" {
             div class="card" {
@@ -106,7 +119,7 @@ pub async fn handle(ui: UiSession) -> UiResult {
                     a class="btn" href="/admin/projects" { "New project" }
                     a class="btn btn-secondary" href="/admin/tokens" { "New token" }
                 }
-                p class="hint" { "Usage comes from the usage ledger (hourly roll-ups of proxied requests, UTC); lifetime requests from each token's admission counter." }
+                p class="hint" { "Usage comes from the usage ledger (hourly roll-ups of proxied requests, UTC; cost from the configured price table); lifetime requests from each token's admission counter." }
             }
         }
     };

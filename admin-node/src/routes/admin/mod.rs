@@ -11,6 +11,7 @@ mod login_form;
 mod logout;
 mod projects;
 mod tokens;
+mod usage;
 
 use actix_web::web;
 
@@ -44,6 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/tokens/{id}/revoke",
             web::post().to(tokens::revoke::handle),
         )
+        .route("/usage", web::get().to(usage::page::handle))
+        .route("/usage.csv", web::get().to(usage::csv::handle))
         .route("/audit", web::get().to(audit::list::handle))
         .route("/audit/{id}", web::get().to(audit::show::handle))
         .default_service(web::to(fallback::handle));

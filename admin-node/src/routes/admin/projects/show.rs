@@ -1,13 +1,18 @@
-//! `GET /admin/projects/{id}`: details, the edit form, actions and the project's tokens.
+//! `GET /admin/projects/{id}`: details, usage over the last 30 days, the edit form, actions and
+//! the project's tokens.
 
 use actix_web::web;
 use chrono::Utc;
 use llm_proxy_core::token::TokenFilter;
+use llm_proxy_store::{Granularity, UsageFilter};
 use maud::html;
 
 use crate::error::AdminError;
+use crate::routes::manage::usage::{report, Totals};
+use crate::ui::chart::usd;
 use crate::ui::extract::UiResult;
 use crate::ui::layout::{self, csrf, Nav};
+use crate::ui::usage_charts::{self, Window};
 use crate::ui::views::{number, project_badge, time, token_badge};
 use crate::ui::UiSession;
 use crate::validate;
@@ -30,6 +35,19 @@ pub async fn handle(ui: UiSession, id: web::Path<String>) -> UiResult {
         .filter(|t| t.is_active && !t.is_expired(now))
         .count();
     let providers: Vec<&String> = ui.state.settings.providers.keys().collect();
+    let window = Window::last(30, Granularity::Day, now);
+    let points = store
+        .usage_series(
+            &UsageFilter {
+                project_id: Some(id),
+                since: Some(window.from),
+                ..UsageFilter::default()
+            },
+            Granularity::Day,
+        )
+        .await
+        .map_err(AdminError::from)?;
+    let month = Totals::from(&report::sum(points.iter().map(|p| p.totals)));
     let content = html! {
         div class="columns" {
             div {
@@ -49,6 +67,11 @@ pub async fn handle(ui: UiSession, id: web::Path<String>) -> UiResult {
                         dt { "Updated" } dd { (time(Some(project.updated_at))) }
                         @if let Some(at) = project.deactivated_at { dt { "Deactivated" } dd { (time(Some(at))) } }
                     }
+                }
+                div class="card" id="project-usage" {
+                    h2 { "Usage, last 30 days: " (number(month.requests)) " requests, " (usd(month.cost_usd)) " "
+                        a class="btn btn-secondary btn-small" href={ "/admin/usage?range=30d&project_id=" (project.id) } { "Details" } }
+                    (usage_charts::charts("project", &window, &points))
                 }
                 div class="card" {
                     h2 { "Tokens (" (active_tokens) " active)" }

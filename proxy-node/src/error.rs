@@ -13,6 +13,9 @@ pub enum ProxyError {
     Limits(#[from] llm_proxy_limits::LimitsError),
     #[error("redis: {0}")]
     Redis(String),
+    /// The response cache backend failed; the call goes on as a miss.
+    #[error("response cache: {0}")]
+    Cache(String),
     #[error("sessions: {0}")]
     Session(String),
     #[error("cannot listen on {address}: {source}")]

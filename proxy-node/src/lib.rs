@@ -10,6 +10,7 @@
 
 pub mod actors;
 pub mod admission;
+pub mod cache;
 pub mod credentials;
 pub mod error;
 pub mod events;
@@ -20,6 +21,7 @@ pub mod policy;
 pub mod provider;
 pub mod redact;
 pub mod request_id;
+pub mod resilience;
 pub mod routes;
 pub mod routing;
 pub mod session;

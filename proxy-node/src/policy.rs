@@ -10,6 +10,24 @@ use serde_json::Value;
 
 use crate::provider::Provider;
 
+/// The request line and headers together may not exceed `max` bytes (431 `headers_too_large`).
+/// Heads over actix's own 128 KiB buffer never get here: actix answers them 431 itself.
+pub fn check_head_size(req: &HttpRequest, max: usize) -> Result<(), ApiError> {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if line + headers > max {
+        return Err(ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!("The request line and headers are larger than {max} bytes."),
+        ));
+    }
+    Ok(())
+}
+
 /// Method, endpoint and origin: everything decidable before the body or the token.
 pub fn check_request(
     provider: &Provider,
@@ -121,9 +139,25 @@ pub fn is_json_content_type(content_type: Option<&str>) -> bool {
         .unwrap_or(false)
 }
 
+/// Content types a body may declare: JSON, multipart and raw uploads, and curl's default form
+/// type (whose JSON-looking bodies are checked as JSON below). Anything else is 415.
+fn accepted_content_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    is_json_content_type(Some(&essence))
+        || essence.starts_with("multipart/")
+        || essence == "application/octet-stream"
+        || essence == "application/x-www-form-urlencoded"
+}
+
 /// Parses JSON bodies and applies the model and parameter globs. A body declared JSON that does
 /// not parse is 400 `invalid_request`; an undeclared body that looks like a JSON object is
-/// checked too (so a missing content type cannot dodge the policy); multipart passes through.
+/// checked too (so a missing content type cannot dodge the policy); multipart passes through;
+/// a body of another declared type is 415 `unsupported_media_type`.
 pub fn inspect_body(
     provider: &Provider,
     content_type: Option<&str>,
@@ -138,6 +172,18 @@ pub fn inspect_body(
         })
         .unwrap_or(false);
     let looks_json = !multipart && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if let Some(content_type) = content_type.filter(|_| !body.is_empty()) {
+        if !accepted_content_type(content_type) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "Content type `{content_type}` is not accepted; send application/json or \
+                     multipart/form-data."
+                ),
+            )
+            .with_flavor(provider.flavor));
+        }
+    }
     if body.is_empty() || !(declared_json || looks_json) {
         return Ok(BodyFacts::default());
     }
@@ -281,6 +327,9 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         let facts = inspect_body(&p, Some("multipart/form-data; boundary=x"), b"{junk").unwrap();
         assert!(facts.json.is_none());
+        let e = inspect_body(&p, Some("text/xml"), b"<a/>").unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnsupportedMediaType);
+        assert!(inspect_body(&p, Some("application/octet-stream"), b"\x00").is_ok());
         assert!(inspect_body(&p, Some("application/json"), b"").is_ok());
     }
 }

@@ -1,5 +1,7 @@
 //! `Application`: binds `server.host:server.port` (port 0 in tests) and serves the health and
-//! proxy routes. `main` and the integration tests share it.
+//! proxy routes. `main` and the integration tests share it. SIGTERM/SIGINT drain gracefully
+//! ([`crate::resilience::drain`]): readiness fails, the listener closes after
+//! `server.drain_delay_secs`, requests in flight get `server.shutdown_timeout_secs`.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: ProxyState,
+    drain_delay: Duration,
 }
 
 impl Application {
@@ -65,7 +68,9 @@ impl Application {
         .client_request_timeout(Duration::from_millis(server.client_request_timeout_ms))
         .keep_alive(Duration::from_secs(server.keep_alive_secs))
         .max_connections(server.max_connections)
-        .shutdown_timeout(server.shutdown_timeout_secs);
+        .shutdown_timeout(server.shutdown_timeout_secs)
+        // Signals start a drain (readiness first), see `run_until_stopped`.
+        .disable_signals();
         if let Some(workers) = server.workers {
             http = http.workers(workers);
         }
@@ -74,6 +79,7 @@ impl Application {
             port,
             server,
             state,
+            drain_delay: Duration::from_secs(settings.server.drain_delay_secs),
         })
     }
 
@@ -93,6 +99,11 @@ impl Application {
     /// Serves until the server stops (SIGINT/SIGTERM or `handle().stop()`), then flushes
     /// events and usage counters.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        actix_rt::spawn(crate::resilience::drain::on_signal(
+            vec![self.state.drain_handle()],
+            self.server.handle(),
+            self.drain_delay,
+        ));
         let result = self.server.await;
         self.state.shutdown().await;
         result

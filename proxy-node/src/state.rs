@@ -11,11 +11,13 @@ use rustls::ClientConfig;
 use crate::actors::event_log::{EventLog, EventLogHandle};
 use crate::actors::token_cache::{TokenCache, TokenCacheHandle};
 use crate::actors::usage_writer::{UsageWriter, UsageWriterHandle};
+use crate::cache::ResponseCache;
 use crate::error::ProxyError;
 use crate::events::{EventSink, FileSink};
 use crate::forward::response::Finisher;
 use crate::metrics::Metrics;
 use crate::provider::Providers;
+use crate::resilience::{Concurrency, Drain, Upstreams};
 use crate::session::{self, DynSessionTracker};
 
 #[derive(Clone)]
@@ -32,6 +34,13 @@ pub struct ProxyState {
     pub usage: UsageWriterHandle,
     pub sessions: DynSessionTracker,
     pub events: EventLogHandle,
+    /// The response cache (memory or Redis), purged by control events.
+    pub cache: ResponseCache,
+    /// Circuit breaker and retry budget per upstream.
+    pub upstreams: Arc<Upstreams>,
+    /// Requests in flight per provider.
+    pub concurrency: Concurrency,
+    drain: Drain,
     pub(crate) tls: Arc<ClientConfig>,
 }
 
@@ -44,6 +53,8 @@ pub struct ProxyParts {
     pub sink: Option<Arc<dyn EventSink>>,
     pub admission: Option<DynAdmission>,
     pub sessions: Option<DynSessionTracker>,
+    /// A response cache shared with something else, e.g. a test that inspects it.
+    pub cache: Option<ResponseCache>,
 }
 
 impl ProxyParts {
@@ -59,6 +70,11 @@ impl ProxyParts {
 
     pub fn with_sessions(mut self, sessions: DynSessionTracker) -> Self {
         self.sessions = Some(sessions);
+        self
+    }
+
+    pub fn with_cache(mut self, cache: ResponseCache) -> Self {
+        self.cache = Some(cache);
         self
     }
 }
@@ -125,6 +141,16 @@ impl ProxyState {
         let mut metrics = Metrics::new();
         metrics.register_admission(Arc::clone(&admission));
         let metrics = Arc::new(metrics);
+        let cache = match parts.cache {
+            Some(cache) => cache,
+            None => ResponseCache::from_settings(&settings, Arc::clone(&metrics))?,
+        };
+        cache.listen(&control);
+        let providers = Providers::from_settings(&settings);
+        let upstreams = Arc::new(Upstreams::new(
+            settings.resilience.clone(),
+            Arc::clone(&metrics),
+        ));
         let tokens = TokenCacheHandle::start(TokenCache::new(
             store.clone(),
             Arc::clone(&metrics),
@@ -146,7 +172,11 @@ impl ProxyState {
             EventLogHandle::disabled(Arc::clone(&metrics))
         };
         Ok(Self {
-            providers: Providers::from_settings(&settings),
+            concurrency: Concurrency::new(&providers),
+            providers,
+            cache,
+            upstreams,
+            drain: Drain::default(),
             node: Arc::from(settings.node_name()),
             settings,
             store,
@@ -158,6 +188,20 @@ impl ProxyState {
             events,
             tls,
         })
+    }
+
+    /// Readiness fails from now on (graceful drain); the server keeps serving until stopped.
+    pub fn begin_drain(&self) {
+        self.drain.begin();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.drain.is_draining()
+    }
+
+    /// The drain flag, for [`crate::resilience::drain::on_signal`].
+    pub fn drain_handle(&self) -> Drain {
+        self.drain.clone()
     }
 
     /// Writes counted requests and queued events; call after the server stopped.

@@ -22,7 +22,7 @@ async fn every_mutation_has_an_audit_row_listed_newest_first() {
     app.post(&format!("/manage/projects/{pid}/tokens/revoke"), json!({}))
         .await;
     app.delete(&format!("/manage/projects/{pid}")).await;
-    app.post("/manage/cache/purge", json!({})).await;
+    app.post("/manage/cache/purge", json!({"all": true})).await;
 
     let res = app.get("/manage/audit?limit=100").await;
     assert_eq!(res.status, 200);

@@ -3,6 +3,7 @@
 use actix_web::http::Method;
 use admin_node::MANAGEMENT_ROUTES;
 use chrono::Utc;
+use llm_proxy_core::control::{CachePurgeScope, ControlEvent};
 use llm_proxy_core::token::TokenUsage;
 use llm_proxy_store::UsageRecord;
 use serde_json::json;
@@ -84,17 +85,50 @@ async fn usage_reads_the_ledger_and_token_counters() {
 }
 
 #[actix_web::test]
-async fn cache_purge_is_a_noop_answer_with_an_audit_row() {
+async fn cache_purge_publishes_the_scope_and_is_audited() {
     let app = spawn_app().await;
+    let mut control = app.control.subscribe();
+    let project = uuid::Uuid::new_v4();
     let res = app
-        .post("/manage/cache/purge", json!({"prefix": "/v1"}))
+        .post(
+            "/manage/cache/purge",
+            json!({"project_id": project.to_string()}),
+        )
         .await;
-    assert_eq!(res.status, 200);
-    assert_eq!(res.body["status"], "noop");
-    assert_eq!(res.body["purged"], 0);
+    assert_eq!(res.status, 202, "{}", res.body);
+    assert_eq!(res.body["status"], "accepted");
+    assert_eq!(res.body["scope"]["by"], "project");
+    assert_eq!(
+        control.try_recv().ok(),
+        Some(ControlEvent::CachePurge {
+            scope: CachePurgeScope::Project {
+                project_id: project
+            }
+        })
+    );
+    for body in [
+        json!({"key": "k"}),
+        json!({"prefix": "p:"}),
+        json!({"all": true}),
+    ] {
+        let res = app.post("/manage/cache/purge", body).await;
+        assert_eq!(res.status, 202, "{}", res.body);
+    }
+    for (body, field) in [
+        (json!({}), "body"),
+        (json!({"key": "k", "prefix": "p"}), "body"),
+        (json!({"key": ""}), "key"),
+        (json!({"project_id": "nope"}), "project_id"),
+        (json!({"all": false}), "all"),
+        (json!({"url": "/v1"}), "url"),
+    ] {
+        app.post("/manage/cache/purge", body)
+            .await
+            .assert_invalid(field);
+    }
     let res = app.call(Method::POST, "/manage/cache/purge", None).await;
-    assert_eq!(res.status, 200);
-    assert_eq!(app.audit("cache.purge").await.len(), 2);
+    assert_eq!(res.status, 400);
+    assert_eq!(app.audit("cache.purge").await.len(), 4);
     app.stop().await;
 }
 

@@ -113,6 +113,7 @@ impl TokenCache {
                 self.by_token.clear();
                 self.negative.clear();
             }
+            ControlEvent::CachePurge { .. } => {}
         }
     }
 

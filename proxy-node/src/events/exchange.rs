@@ -117,6 +117,7 @@ impl Exchange {
             termination: outcome.termination,
             error_code: outcome.error_code,
             cache: CacheStatus::Bypass,
+            attempts: 0,
             session: self.session,
             client: self.client,
             request: self.request,

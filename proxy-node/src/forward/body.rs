@@ -1,7 +1,10 @@
-//! The request body, read whole up to `server.max_body_bytes` (chunked bodies count too).
+//! The request body, read whole up to `server.max_body_bytes` (chunked bodies count too), with
+//! at most `server.client_body_timeout_ms` of silence between two pieces (slow clients).
 
 use actix_web::http::header::{HeaderMap, CONTENT_LENGTH};
 use actix_web::web;
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use llm_proxy_core::ErrorCode;
@@ -25,13 +28,28 @@ pub async fn read(
     headers: &HeaderMap,
     mut payload: web::Payload,
     limit: usize,
+    idle: Duration,
 ) -> Result<Bytes, ApiError> {
     let declared = declared_length(headers);
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
     let mut body = BytesMut::with_capacity(declared.map_or(0, |l| l as usize));
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let next = tokio::time::timeout(idle, payload.next())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "The request body stalled for more than {} ms.",
+                        idle.as_millis()
+                    ),
+                )
+            })?;
+        let Some(chunk) = next else {
+            break;
+        };
         let chunk = chunk.map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidRequest,

@@ -1,14 +1,19 @@
 //! One awc client per provider per worker (awc clients are not `Send`): rustls 0.23 on ring
 //! with the webpki roots, `TCP_NODELAY`, the provider's connect timeout, no client-wide timeout
-//! (streams have none; the first-byte and idle timeouts are ours), no redirects, no decompression.
+//! (streams have none; the first-byte and idle timeouts are ours), no redirects, no decompression,
+//! at most `max_concurrent_requests` connections. Host names that resolve to loopback, private
+//! or link-local addresses are refused unless the provider allows them (SSRF, DNS rebinding);
+//! IP literals never reach the resolver: they were named in the configuration.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_rt::net::TcpStream;
 use actix_tls::connect::{
-    ConnectError, ConnectInfo, Connection, Connector as TcpConnector, ConnectorService, Resolver,
+    ConnectError, ConnectInfo, Connection, Connector as TcpConnector, ConnectorService, Resolve,
+    Resolver,
 };
 use actix_web::dev::{always_ready, Service};
 use awc::http::Uri;
@@ -17,8 +22,6 @@ use rustls::ClientConfig;
 
 use crate::provider::Providers;
 
-/// Connections a client keeps per host at most.
-const MAX_CONNECTIONS: usize = 10_000;
 const KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 /// TLS for every upstream client; built once per process.
@@ -40,8 +43,71 @@ pub fn tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
 struct NoDelayConnector(ConnectorService);
 
 impl NoDelayConnector {
-    fn new() -> Self {
-        Self(TcpConnector::new(Resolver::default()).service())
+    fn new(allow_private: bool) -> Self {
+        Self(TcpConnector::new(Resolver::custom(GuardedResolver { allow_private })).service())
+    }
+}
+
+/// A host name that resolved only to addresses the gateway must not call.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves only to loopback, private or link-local addresses")]
+pub struct BlockedAddress {
+    pub host: String,
+}
+
+/// Addresses a name must not lead to: loopback, private (RFC 1918, ULA), link-local (cloud
+/// metadata), CGNAT, unspecified, multicast, broadcast, and their IPv4-mapped forms.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+            if self.allow_private {
+                return Ok(addrs);
+            }
+            let public: Vec<SocketAddr> =
+                addrs.into_iter().filter(|a| !is_internal(a.ip())).collect();
+            if public.is_empty() {
+                return Err(Box::new(BlockedAddress {
+                    host: host.to_owned(),
+                }) as Box<dyn std::error::Error>);
+            }
+            Ok(public)
+        })
     }
 }
 
@@ -64,13 +130,18 @@ impl Service<ConnectInfo<Uri>> for NoDelayConnector {
     }
 }
 
-pub fn build_client(tls: Arc<ClientConfig>, connect_timeout: Duration) -> awc::Client {
+pub fn build_client(
+    tls: Arc<ClientConfig>,
+    connect_timeout: Duration,
+    max_connections: usize,
+    allow_private: bool,
+) -> awc::Client {
     let connector = awc::Connector::new()
-        .connector(NoDelayConnector::new())
+        .connector(NoDelayConnector::new(allow_private))
         .rustls_0_23(tls)
         .timeout(connect_timeout)
         .conn_keep_alive(KEEP_ALIVE)
-        .limit(MAX_CONNECTIONS);
+        .limit(max_connections.max(1));
     awc::Client::builder()
         .connector(connector)
         .disable_timeout()
@@ -90,7 +161,13 @@ impl UpstreamClients {
             .iter()
             .map(|p| {
                 let timeout = Duration::from_millis(p.settings.connect_timeout_ms);
-                (p.name.clone(), build_client(Arc::clone(tls), timeout))
+                let client = build_client(
+                    Arc::clone(tls),
+                    timeout,
+                    p.settings.max_concurrent_requests,
+                    p.settings.allow_private_network,
+                );
+                (p.name.clone(), client)
             })
             .collect();
         Self { by_provider }
@@ -98,5 +175,39 @@ impl UpstreamClients {
 
     pub fn get(&self, provider: &str) -> Option<&awc::Client> {
         self.by_provider.get(provider)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(
+                is_internal(ip.parse().unwrap_or(IpAddr::from([1, 1, 1, 1]))),
+                "{ip}"
+            );
+        }
+        for ip in ["1.1.1.1", "104.18.6.192", "2606:4700::6810:6c0"] {
+            assert!(
+                !is_internal(ip.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))),
+                "{ip}"
+            );
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The upstream's answer on its way to the client: forwarded chunk by chunk as it arrives (never
 //! buffered), with a bounded copy teed off for the event (SSE parsed incrementally), an idle
 //! timeout between chunks and no total-time limit. When the body ends — normally, by error,
-//! by timeout or because the client went away (drop) — exactly one event is recorded.
+//! by timeout or because the client went away (drop) — exactly one event is recorded. On the
+//! way the usage chunk the gateway asked for is dropped ([`UsageChunkFilter`]) and a copy of
+//! what the client got is kept for the response cache ([`Recorder`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,18 +19,22 @@ use awc::error::PayloadError;
 use awc::ClientResponse;
 use bytes::Bytes;
 use futures_util::Stream;
-use llm_proxy_core::event::{BodyRecord, Termination};
+use llm_proxy_core::event::{BodyRecord, CacheStatus, Termination};
 use llm_proxy_core::ErrorCode;
 use llm_proxy_platform::{ApiError, ErrorFlavor};
 use serde_json::{Map, Value};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Sleep;
 
 use crate::actors::event_log::EventLogHandle;
+use crate::cache::{self, Lookup, Recorder, ResponseCache};
 use crate::events::{Exchange, Outcome};
 use crate::forward::headers;
 use crate::metrics::Metrics;
 use crate::redact;
 use crate::sse::SseParser;
+use crate::usage::estimate::estimate;
+use crate::usage::strip::UsageChunkFilter;
 use crate::usage::{facts_from_json, ResponseFacts};
 
 /// Non-stream bodies up to this size are parsed for usage even when the record is capped lower.
@@ -46,16 +52,57 @@ pub struct Finisher {
     pub idle_timeout: Duration,
 }
 
+/// What the event records beyond the exchange and its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct CallNotes {
+    pub cache: Option<CacheStatus>,
+    /// Requests sent upstream.
+    pub attempts: u32,
+    /// The request body, for counting tokens when the upstream reports no usage (set only on
+    /// generation endpoints).
+    pub estimate_from: Option<Bytes>,
+}
+
 impl Finisher {
     /// Records the event and the request metrics of one finished call.
     pub fn record(&self, exchange: Exchange, outcome: Outcome) {
-        let now = Instant::now();
+        self.record_call(exchange, outcome, CallNotes::default());
+    }
+
+    /// As [`Self::record`], with the cache status, the attempts and, when the answer carried
+    /// no usage, the tokens counted off the request path.
+    pub fn record_call(&self, exchange: Exchange, outcome: Outcome, mut notes: CallNotes) {
+        let needs_estimate = outcome.facts.usage.is_none()
+            && (200..300).contains(&outcome.status)
+            && notes.estimate_from.is_some();
+        let handle = tokio::runtime::Handle::try_current();
+        match (needs_estimate, handle) {
+            (true, Ok(handle)) => {
+                let finisher = self.clone();
+                let ended = Instant::now();
+                handle.spawn_blocking(move || {
+                    let mut outcome = outcome;
+                    let request = notes.estimate_from.take().unwrap_or_default();
+                    let model = outcome.facts.model.clone().or(exchange.model.clone());
+                    outcome.facts.usage =
+                        Some(estimate(&request, &outcome.response.body, model.as_deref()));
+                    finisher.metrics.usage_estimated();
+                    finisher.record_now(exchange, outcome, notes, ended);
+                });
+            }
+            _ => self.record_now(exchange, outcome, notes, Instant::now()),
+        }
+    }
+
+    fn record_now(&self, exchange: Exchange, outcome: Outcome, notes: CallNotes, now: Instant) {
         let provider = if exchange.provider.is_empty() {
             "none".to_owned()
         } else {
             exchange.provider.clone()
         };
-        let event = exchange.into_event(outcome, now);
+        let mut event = exchange.into_event(outcome, now);
+        event.cache = notes.cache.unwrap_or(CacheStatus::Bypass);
+        event.attempts = notes.attempts;
         self.metrics
             .request_done(&provider, event.status, event.duration_ms / 1000.0);
         tracing::info!(
@@ -76,7 +123,7 @@ impl Finisher {
 }
 
 #[derive(Default)]
-struct Capture {
+pub(crate) struct Capture {
     sse: Option<SseParser>,
     buf: Vec<u8>,
     keep: usize,
@@ -84,7 +131,7 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(is_sse: bool, body_cap: usize) -> Self {
+    pub(crate) fn new(is_sse: bool, body_cap: usize) -> Self {
         Self {
             sse: is_sse.then(|| SseParser::new(body_cap)),
             buf: Vec::new(),
@@ -93,7 +140,7 @@ impl Capture {
         }
     }
 
-    fn observe(&mut self, bytes: &[u8]) {
+    pub(crate) fn observe(&mut self, bytes: &[u8]) {
         self.total += bytes.len();
         if let Some(parser) = &mut self.sse {
             parser.feed(bytes);
@@ -103,7 +150,7 @@ impl Capture {
         }
     }
 
-    fn finish(self, body_cap: usize) -> (ResponseFacts, Value, bool) {
+    pub(crate) fn finish(self, body_cap: usize) -> (ResponseFacts, Value, bool) {
         if let Some(parser) = self.sse {
             let summary = parser.finish();
             let body = summary.record_body();
@@ -133,6 +180,7 @@ struct Pending {
     exchange: Exchange,
     status: u16,
     headers: Map<String, Value>,
+    notes: CallNotes,
 }
 
 pub struct UpstreamBody {
@@ -140,6 +188,12 @@ pub struct UpstreamBody {
     is_sse: bool,
     /// Set after the idle timeout's error event was sent: the next poll ends the body.
     ended: bool,
+    /// The upstream body ended; what the filter still holds goes out, then the event.
+    upstream_done: bool,
+    filter: Option<UsageChunkFilter>,
+    recorder: Option<Recorder>,
+    /// The provider's concurrency slot, freed with the body.
+    _permit: Option<OwnedSemaphorePermit>,
     size: BodySize,
     idle: Duration,
     idle_timer: Pin<Box<Sleep>>,
@@ -155,6 +209,13 @@ impl UpstreamBody {
         };
         let capture = std::mem::take(&mut self.capture);
         let (facts, body, truncated) = capture.finish(self.finisher.body_cap);
+        let mut notes = pending.notes;
+        if let Some(recorder) = self.recorder.take() {
+            let eof = termination == Termination::Eof;
+            if recorder.finish(eof, facts.error) {
+                notes.cache = Some(CacheStatus::Stored);
+            }
+        }
         let outcome = Outcome {
             status: pending.status,
             termination,
@@ -166,7 +227,7 @@ impl UpstreamBody {
             },
             facts,
         };
-        self.finisher.record(pending.exchange, outcome);
+        self.finisher.record_call(pending.exchange, outcome, notes);
     }
 
     fn provider(&self) -> String {
@@ -193,13 +254,32 @@ impl MessageBody for UpstreamBody {
             return Poll::Ready(None);
         }
         loop {
+            if this.upstream_done {
+                if let Some(mut filter) = this.filter.take() {
+                    let rest = filter.finish();
+                    if !rest.is_empty() {
+                        this.deliver(&rest);
+                        return Poll::Ready(Some(Ok(rest)));
+                    }
+                }
+                this.finish(Termination::Eof, None);
+                return Poll::Ready(None);
+            }
             return match this.stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => continue,
                 Poll::Ready(Some(Ok(bytes))) => {
                     let deadline = tokio::time::Instant::now() + this.idle;
                     this.idle_timer.as_mut().reset(deadline);
                     this.capture.observe(&bytes);
-                    Poll::Ready(Some(Ok(bytes)))
+                    let out = match &mut this.filter {
+                        Some(filter) => filter.push(&bytes),
+                        None => bytes,
+                    };
+                    if out.is_empty() {
+                        continue;
+                    }
+                    this.deliver(&out);
+                    Poll::Ready(Some(Ok(out)))
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.finisher
@@ -209,8 +289,8 @@ impl MessageBody for UpstreamBody {
                     Poll::Ready(Some(Err(BodyError::Upstream(e.to_string()))))
                 }
                 Poll::Ready(None) => {
-                    this.finish(Termination::Eof, None);
-                    Poll::Ready(None)
+                    this.upstream_done = true;
+                    continue;
                 }
                 Poll::Pending => {
                     if this.idle_timer.as_mut().poll(cx).is_ready() {
@@ -230,6 +310,15 @@ impl MessageBody for UpstreamBody {
                     }
                 }
             };
+        }
+    }
+}
+
+impl UpstreamBody {
+    /// Bytes on their way to the client.
+    fn deliver(&mut self, bytes: &[u8]) {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.observe(bytes);
         }
     }
 }
@@ -269,14 +358,46 @@ pub fn is_event_stream(headers: &awc::http::header::HeaderMap) -> bool {
         })
 }
 
+/// How the response cache takes part in an upstream answer.
+pub enum CacheWrite {
+    /// Disabled: no cache headers.
+    Off,
+    /// Not cacheable: `X-Proxy-Cache: bypass`.
+    Bypass(&'static str),
+    /// Looked up (or asked to be refreshed) and not found: maybe stored.
+    Miss {
+        cache: ResponseCache,
+        lookup: Arc<Lookup>,
+        vary_miss: bool,
+    },
+}
+
+/// Everything about the answer besides the upstream response and the exchange.
+pub struct Back {
+    pub extra_headers: Vec<(HeaderName, HeaderValue)>,
+    pub head_request: bool,
+    /// Drop the usage chunk the gateway asked for.
+    pub strip_usage: bool,
+    pub cache: CacheWrite,
+    pub notes: CallNotes,
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
 /// The client's response: upstream status and headers, our headers, and the streamed body.
 pub fn stream_back(
     mut upstream: ClientResponse,
     mut exchange: Exchange,
-    extra_headers: Vec<(HeaderName, HeaderValue)>,
-    head_request: bool,
+    back: Back,
     finisher: Finisher,
 ) -> HttpResponse {
+    let Back {
+        extra_headers,
+        head_request,
+        strip_usage,
+        cache,
+        mut notes,
+        permit,
+    } = back;
     let status = upstream.status();
     let is_sse = is_event_stream(upstream.headers());
     exchange.stream |= is_sse;
@@ -302,8 +423,49 @@ pub fn stream_back(
         || status == StatusCode::NOT_MODIFIED
         || status.is_informational()
         || length == Some(0);
+    let recorder = match cache {
+        CacheWrite::Off => None,
+        CacheWrite::Bypass(reason) => {
+            for (name, value) in cache::status::bypass(reason) {
+                response.insert_header((name, value));
+            }
+            notes.cache = Some(CacheStatus::Bypass);
+            None
+        }
+        CacheWrite::Miss {
+            cache,
+            lookup,
+            vary_miss,
+        } => {
+            let recorder = if no_body {
+                None
+            } else {
+                cache.recorder(
+                    Arc::clone(&lookup),
+                    status.as_u16(),
+                    upstream.headers(),
+                    is_sse,
+                    length,
+                )
+            };
+            let stored = recorder.is_some();
+            let headers = if lookup.lookup {
+                cache::status::miss(&lookup.primary, status.as_u16(), vary_miss, stored)
+            } else {
+                cache::status::refreshed(&lookup.primary, status.as_u16(), stored)
+            };
+            for (name, value) in headers {
+                response.insert_header((name, value));
+            }
+            if let Some(metrics) = cache.metrics() {
+                metrics.cache_result(if stored { "stored" } else { "miss" });
+            }
+            notes.cache = Some(CacheStatus::Miss);
+            recorder
+        }
+    };
     if no_body {
-        finisher.record(
+        finisher.record_call(
             exchange,
             Outcome {
                 status: status.as_u16(),
@@ -316,11 +478,13 @@ pub fn stream_back(
                 },
                 facts: ResponseFacts::default(),
             },
+            notes,
         );
         return response.finish();
     }
+    let filter = (strip_usage && is_sse).then(UsageChunkFilter::new);
     let size = match length {
-        Some(n) if !is_sse => BodySize::Sized(n),
+        Some(n) if !is_sse && filter.is_none() => BodySize::Sized(n),
         _ => BodySize::Stream,
     };
     let idle = finisher.idle_timeout;
@@ -328,6 +492,10 @@ pub fn stream_back(
         stream: Box::pin(upstream.take_payload()),
         is_sse,
         ended: false,
+        upstream_done: false,
+        filter,
+        recorder,
+        _permit: permit,
         size,
         idle,
         idle_timer: Box::pin(tokio::time::sleep(idle)),
@@ -336,6 +504,7 @@ pub fn stream_back(
             exchange,
             status: status.as_u16(),
             headers: recorded_headers,
+            notes,
         }),
         finisher,
     };

@@ -4,17 +4,21 @@ use std::time::Duration;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
-use awc::error::SendRequestError;
+use awc::error::{ConnectError, SendRequestError};
 use awc::ClientResponse;
 use bytes::Bytes;
 use llm_proxy_core::ErrorCode;
 use llm_proxy_platform::ApiError;
+
+use super::client::BlockedAddress;
 
 /// Why there is no upstream answer.
 #[derive(Debug)]
 pub enum Failure {
     Unreachable(String),
     Timeout,
+    /// The host resolved to an address the gateway must not call.
+    Blocked(String),
 }
 
 impl Failure {
@@ -22,13 +26,23 @@ impl Failure {
         match self {
             Failure::Unreachable(_) => "unreachable",
             Failure::Timeout => "timeout",
+            Failure::Blocked(_) => "blocked",
         }
+    }
+
+    /// Says something about the upstream's health (a blocked address does not).
+    pub fn is_upstream_fault(&self) -> bool {
+        !matches!(self, Failure::Blocked(_))
     }
 
     pub fn to_api_error(&self) -> ApiError {
         match self {
             Failure::Unreachable(_) => ErrorCode::UpstreamUnreachable.into(),
             Failure::Timeout => ErrorCode::UpstreamTimeout.into(),
+            Failure::Blocked(_) => ApiError::new(
+                ErrorCode::UpstreamNotAllowed,
+                "This upstream host resolves to a private or loopback address.",
+            ),
         }
     }
 }
@@ -42,13 +56,14 @@ pub struct Outgoing<'a> {
     pub first_byte_timeout: Duration,
 }
 
-pub async fn send(out: Outgoing<'_>) -> Result<ClientResponse, Failure> {
+/// One attempt; `out` can be sent again.
+pub async fn send(out: &Outgoing<'_>) -> Result<ClientResponse, Failure> {
     let mut request = out
         .client
         .request(out.method.clone(), out.url.as_str())
         .no_decompress();
-    for (name, value) in out.headers {
-        request = request.append_header((name, value));
+    for (name, value) in &out.headers {
+        request = request.append_header((name.clone(), value.clone()));
     }
     let bodyless = out.body.is_empty()
         && matches!(
@@ -58,12 +73,18 @@ pub async fn send(out: Outgoing<'_>) -> Result<ClientResponse, Failure> {
     let sending = if bodyless {
         request.send()
     } else {
-        request.send_body(out.body)
+        request.send_body(out.body.clone())
     };
     match tokio::time::timeout(out.first_byte_timeout, sending).await {
         Err(_) => Err(Failure::Timeout),
         Ok(Ok(response)) => Ok(response),
         Ok(Err(SendRequestError::Timeout)) => Err(Failure::Timeout),
+        Ok(Err(SendRequestError::Connect(ConnectError::Resolver(e)))) => {
+            match e.downcast_ref::<BlockedAddress>() {
+                Some(blocked) => Err(Failure::Blocked(blocked.to_string())),
+                None => Err(Failure::Unreachable(format!("cannot resolve: {e}"))),
+            }
+        }
         Ok(Err(e)) => Err(Failure::Unreachable(e.to_string())),
     }
 }

@@ -1,8 +1,10 @@
 //! Prometheus metrics of the data plane, served on `/metrics` (OpenMetrics text).
 
 mod admission;
+mod gateway;
 
 pub use admission::mode_name;
+pub use gateway::{CacheLabels, TransitionLabels, UpstreamLabels};
 
 use llm_proxy_limits::DynAdmission;
 
@@ -68,6 +70,7 @@ pub struct Metrics {
     events_dropped: Family<DropLabels, Counter>,
     admission_refusals: Family<RefusalLabels, Counter>,
     pub session_seq_fallbacks: Counter,
+    gateway: gateway::GatewayMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -145,8 +148,10 @@ impl Metrics {
             "Events given session seq 0 because the session sequencer failed",
             session_seq_fallbacks.clone(),
         );
+        let gateway = gateway::GatewayMetrics::register(&mut registry);
         Self {
             registry,
+            gateway,
             requests,
             duration,
             overhead,

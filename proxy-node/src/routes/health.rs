@@ -10,12 +10,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready when the store answers. The admission mode is shown, never judged: under `degraded`
+/// Ready when the store answers and the node is not draining. The admission mode is shown, never judged: under `degraded`
 /// a node without Redis still serves, and under `fail_closed` taking every node out of the
 /// load balancer would not bring Redis back.
 pub async fn readyz(state: web::Data<ProxyState>) -> HttpResponse {
     let store = state.store.backend();
     let admission = mode_name(state.admission.health().mode);
+    if state.is_draining() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "draining", "store": store, "admission": admission}));
+    }
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok()
             .json(json!({"status": "ready", "store": store, "admission": admission})),

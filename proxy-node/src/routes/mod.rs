@@ -1,7 +1,9 @@
 //! HTTP routes: health and metrics, and the catch-all data plane.
 
+mod cache_hit;
 mod health;
 mod proxy;
+mod upstream;
 
 use actix_web::web;
 

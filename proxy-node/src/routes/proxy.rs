@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use actix_web::http::Method;
+use actix_web::http::ConnectionType;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
 use llm_proxy_core::event::{BodyRecord, ClientInfo, Termination};
@@ -15,33 +15,39 @@ use serde_json::{Map, Value};
 
 use crate::admission::Grant;
 use crate::events::{Exchange, Outcome};
+use crate::forward::body;
 use crate::forward::client::UpstreamClients;
-use crate::forward::send::{self, Failure, Outgoing};
-use crate::forward::{body, headers, response};
+use crate::forward::response::CallNotes;
 use crate::routing::{self, Route};
 use crate::state::ProxyState;
 use crate::usage::ResponseFacts;
 use crate::{credentials, limits, policy, redact, request_id, session};
 
-type Headers = Vec<(HeaderName, HeaderValue)>;
+use super::upstream;
+
+pub(super) type Headers = Vec<(HeaderName, HeaderValue)>;
 
 enum Step {
     Preflight(HttpResponse),
     Forward(Call),
 }
 
-struct Call {
-    route: Route,
-    grant: Grant,
-    body: Bytes,
+pub(super) struct Call {
+    pub route: Route,
+    pub grant: Grant,
+    pub body: Bytes,
+    /// The body, parsed, when it is JSON.
+    pub json: Option<Value>,
     /// The admission decision's headers, for the upstream's answer.
-    limit_headers: Headers,
+    pub limit_headers: Headers,
 }
 
 /// Owns the exchange while the handler runs. If actix drops the handler (the client went away
 /// before the answer started), the call is still recorded, as `client_cancel` with status 499.
-struct InFlight<'a> {
-    exchange: Exchange,
+pub(super) struct InFlight<'a> {
+    pub exchange: Exchange,
+    /// Requests sent upstream so far.
+    pub attempts: u32,
     armed: bool,
     state: &'a ProxyState,
 }
@@ -53,13 +59,14 @@ impl<'a> InFlight<'a> {
     fn new(exchange: Exchange, state: &'a ProxyState) -> Self {
         Self {
             exchange,
+            attempts: 0,
             armed: true,
             state,
         }
     }
 
     /// Hands the exchange on to whoever records it.
-    fn take(&mut self) -> Exchange {
+    pub fn take(&mut self) -> Exchange {
         self.armed = false;
         let placeholder = Exchange::new(String::new(), Arc::clone(&self.exchange.node), "", "");
         std::mem::replace(&mut self.exchange, placeholder)
@@ -80,9 +87,13 @@ impl Drop for InFlight<'_> {
             response: BodyRecord::default(),
             facts: ResponseFacts::default(),
         };
+        let notes = CallNotes {
+            attempts: self.attempts,
+            ..CallNotes::default()
+        };
         self.state
             .finisher(flavor, Duration::ZERO)
-            .record(exchange, outcome);
+            .record_call(exchange, outcome, notes);
     }
 }
 
@@ -110,23 +121,31 @@ pub async fn proxy(
         redact::headers(req.headers(), credentials::raw_credential(req.headers()));
     let mut cors = Headers::new();
     let mut in_flight = InFlight::new(exchange, &state);
-    match prepare(&req, payload, &state, &mut in_flight.exchange, &mut cors).await {
-        Ok(Step::Preflight(mut response)) => {
-            // Not a proxied call: no event.
-            let exchange = in_flight.take();
-            for (name, value) in gateway_headers(&exchange, Instant::now()) {
-                response.headers_mut().insert(name, value);
+    let mut response =
+        match prepare(&req, payload, &state, &mut in_flight.exchange, &mut cors).await {
+            Ok(Step::Preflight(mut response)) => {
+                // Not a proxied call: no event.
+                let exchange = in_flight.take();
+                for (name, value) in gateway_headers(&exchange, Instant::now()) {
+                    response.headers_mut().insert(name, value);
+                }
+                response
             }
-            response
-        }
-        Ok(Step::Forward(call)) => {
-            forward(&req, call, &mut in_flight, cors, &state, &clients).await
-        }
-        Err(error) => {
-            let exchange = in_flight.take();
-            reject(&req, &state, exchange, cors, error, Termination::Rejected)
-        }
+            Ok(Step::Forward(call)) => {
+                upstream::forward(&req, call, &mut in_flight, cors, &state, &clients).await
+            }
+            Err(error) => {
+                let exchange = in_flight.take();
+                reject(&req, &state, exchange, cors, error, Termination::Rejected)
+            }
+        };
+    if state.is_draining() {
+        // Keep-alive clients reconnect, and so reach a node that is not going away.
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
     }
+    response
 }
 
 async fn prepare(
@@ -136,6 +155,7 @@ async fn prepare(
     exchange: &mut Exchange,
     cors: &mut Headers,
 ) -> Result<Step, ApiError> {
+    policy::check_head_size(req, state.settings.server.max_header_bytes)?;
     let route = routing::resolve(&state.providers, req.path())?;
     let provider = Arc::clone(&route.provider);
     exchange.provider = provider.name.clone();
@@ -152,7 +172,14 @@ async fn prepare(
     exchange.token_id = Some(grant.token_id);
     exchange.project_id = Some(grant.project_id);
 
-    let body = body::read(req.headers(), payload, state.settings.server.max_body_bytes).await?;
+    let server = &state.settings.server;
+    let body = body::read(
+        req.headers(),
+        payload,
+        server.max_body_bytes,
+        Duration::from_millis(server.client_body_timeout_ms),
+    )
+    .await?;
     let cap = state.settings.events.body_cap_bytes;
     let (recorded, truncated) = redact::body(&body, body.len(), cap, Some(token.expose()));
     exchange.request.body = recorded;
@@ -186,90 +213,40 @@ async fn prepare(
         route,
         grant,
         body,
+        json: facts.json,
         limit_headers: admitted?,
     }))
 }
 
-async fn forward(
-    req: &HttpRequest,
-    call: Call,
-    in_flight: &mut InFlight<'_>,
-    cors: Headers,
-    state: &ProxyState,
-    clients: &UpstreamClients,
-) -> HttpResponse {
-    let provider = Arc::clone(&call.route.provider);
-    let Some(client) = clients.get(&provider.name) else {
-        let error = ApiError::internal(format!("no upstream client for `{}`", provider.name));
-        let exchange = in_flight.take();
-        return reject(req, state, exchange, cors, error, Termination::Rejected);
-    };
-    let settings = &provider.settings;
-    let limit_headers = call.limit_headers;
-    in_flight.exchange.upstream_sent = Some(Instant::now());
-    let sent = send::send(Outgoing {
-        client,
-        method: req.method().clone(),
-        url: call.route.url(req.query_string()),
-        headers: headers::upstream_request(req.headers(), settings.auth, &call.grant.provider_key),
-        body: call.body,
-        first_byte_timeout: Duration::from_millis(settings.first_byte_timeout_ms),
-    })
-    .await;
-    let mut exchange = in_flight.take();
-    match sent {
-        Err(failure) => {
-            state
-                .metrics
-                .upstream_error(&provider.name, failure.metric_kind());
-            let termination = match &failure {
-                Failure::Timeout => Termination::Timeout,
-                Failure::Unreachable(cause) => {
-                    tracing::warn!(request_id = %exchange.request_id, provider = %provider.name, error = %cause, "upstream unreachable");
-                    Termination::UpstreamError
-                }
-            };
-            reject(
-                req,
-                state,
-                exchange,
-                cors,
-                failure.to_api_error(),
-                termination,
-            )
-        }
-        Ok(upstream) => {
-            let now = Instant::now();
-            exchange.upstream_head = Some(now);
-            let mut extra = gateway_headers(&exchange, now);
-            extra.extend(cors);
-            extra.extend(limit_headers);
-            state
-                .metrics
-                .overhead(&provider.name, exchange.overhead(now).as_secs_f64());
-            let finisher = state.finisher(
-                provider.flavor,
-                Duration::from_millis(settings.idle_timeout_ms),
-            );
-            response::stream_back(
-                upstream,
-                exchange,
-                extra,
-                req.method() == Method::HEAD,
-                finisher,
-            )
-        }
-    }
-}
-
 /// A refusal (or an upstream failure) in the provider's error envelope, recorded as an event.
-fn reject(
+pub(super) fn reject(
     req: &HttpRequest,
     state: &ProxyState,
     exchange: Exchange,
     cors: Headers,
     error: ApiError,
     termination: Termination,
+) -> HttpResponse {
+    reject_with(
+        req,
+        state,
+        exchange,
+        cors,
+        error,
+        termination,
+        CallNotes::default(),
+    )
+}
+
+/// [`reject`] after upstream attempts (an open breaker, an upstream that never answered).
+pub(super) fn reject_with(
+    req: &HttpRequest,
+    state: &ProxyState,
+    exchange: Exchange,
+    cors: Headers,
+    error: ApiError,
+    termination: Termination,
+    notes: CallNotes,
 ) -> HttpResponse {
     let error = error.with_flavor(routing::flavor_for_path(&state.providers, req.path()));
     let now = Instant::now();
@@ -302,12 +279,12 @@ fn reject(
     };
     state
         .finisher(error.flavor, Duration::ZERO)
-        .record(exchange, outcome);
+        .record_call(exchange, outcome, notes);
     response
 }
 
 /// `X-Request-ID` and the gateway's own time so far (`x-llm-proxy-overhead-ms`, `Server-Timing`).
-fn gateway_headers(exchange: &Exchange, now: Instant) -> Headers {
+pub(super) fn gateway_headers(exchange: &Exchange, now: Instant) -> Headers {
     let overhead_ms = exchange.overhead(now).as_secs_f64() * 1000.0;
     let mut timing = format!("gateway;dur={overhead_ms:.3}");
     if let Some(upstream) = exchange.upstream_ttfb() {

@@ -234,6 +234,11 @@ impl TestApp {
         peer
     }
 
+    /// The server's handle (drain tests stop it themselves).
+    pub fn server_handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -5,16 +5,20 @@
 #![allow(clippy::unwrap_used)]
 
 mod admission;
+mod cache;
 mod chat;
 mod errors;
 mod events;
 mod fixtures;
 mod health;
 mod helpers;
+mod hostile;
 mod limits;
 mod providers_anthropic;
 mod providers_passthrough;
+mod resilience;
 mod sessions;
 mod sessions_agents;
 mod sessions_fleet;
 mod streaming;
+mod usage_injection;

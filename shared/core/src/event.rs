@@ -32,6 +32,10 @@ pub struct RequestEvent {
     pub termination: Termination,
     pub error_code: Option<String>,
     pub cache: CacheStatus,
+    /// Requests sent upstream for this call: 1 normally, more after retries, 0 when the gateway
+    /// answered itself (refusal, cache hit). Missing in events from before the field: 0.
+    #[serde(default)]
+    pub attempts: u32,
     pub session: SessionInfo,
     pub client: ClientInfo,
     pub request: BodyRecord,
@@ -172,7 +176,6 @@ pub enum TurnPartKind {
     Other,
 }
 
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientInfo {
     pub ip: Option<String>,
@@ -223,6 +226,7 @@ mod tests {
             termination: Termination::Eof,
             error_code: None,
             cache: CacheStatus::Bypass,
+            attempts: 1,
             session: SessionInfo::default(),
             client: ClientInfo::default(),
             request: BodyRecord::default(),
@@ -252,6 +256,7 @@ mod tests {
             "termination",
             "error_code",
             "cache",
+            "attempts",
             "session",
             "client",
             "request",

@@ -111,7 +111,13 @@ impl From<ErrorCode> for ApiError {
             ErrorCode::UpstreamNotAllowed => "This upstream host is not allowed.",
             ErrorCode::UpstreamUnreachable => "The upstream could not be reached.",
             ErrorCode::UpstreamTimeout => "The upstream did not answer in time.",
+            ErrorCode::UpstreamUnavailable => {
+                "The upstream is unavailable right now; retry after the time in Retry-After."
+            }
             ErrorCode::PayloadTooLarge => "The request body is too large.",
+            ErrorCode::HeadersTooLarge => "The request headers are too large.",
+            ErrorCode::UnsupportedMediaType => "This content type is not accepted here.",
+            ErrorCode::RequestTimeout => "The request body did not arrive in time.",
             ErrorCode::InvalidRequest => "The request is invalid.",
             ErrorCode::Unauthorized => "Missing or invalid management token.",
             ErrorCode::NotFound => "Not found.",

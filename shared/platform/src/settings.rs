@@ -3,6 +3,7 @@
 mod dispatch;
 mod load;
 mod providers;
+mod resilience;
 mod usage;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,9 @@ pub use dispatch::{
 };
 pub use load::{LoadOptions, SettingsError, NON_SETTINGS_ENV_VARS};
 pub use providers::{AuthStyle, ProviderSettings};
+pub use resilience::{
+    BreakerSettings, CacheBackend, CacheSettings, ResilienceSettings, RetrySettings,
+};
 pub use usage::{BudgetSettings, PricingSettings, UsageSettings};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -39,6 +43,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub dispatcher: DispatcherSettings,
     pub sinks: SinksSettings,
+    pub cache: CacheSettings,
+    pub resilience: ResilienceSettings,
     /// USD per million tokens per model, for the usage ledger's cost and cost budgets.
     pub pricing: PricingSettings,
     pub usage: UsageSettings,
@@ -61,6 +67,13 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// On SIGTERM, in-flight requests get this long to finish.
     pub shutdown_timeout_secs: u64,
+    /// On SIGTERM, `/readyz` fails for this long before the listener closes, so load
+    /// balancers stop sending first.
+    pub drain_delay_secs: u64,
+    /// Request headers (names and values) larger than this in all are refused with 431.
+    pub max_header_bytes: usize,
+    /// A client that sends nothing of its body for this long is answered 408.
+    pub client_body_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -166,6 +179,8 @@ impl Default for Settings {
             admin: AdminSettings::default(),
             dispatcher: DispatcherSettings::default(),
             sinks: SinksSettings::default(),
+            cache: CacheSettings::default(),
+            resilience: ResilienceSettings::default(),
             pricing: PricingSettings::default(),
             usage: UsageSettings::default(),
             budgets: BudgetSettings::default(),
@@ -185,6 +200,9 @@ impl Default for ServerSettings {
             keep_alive_secs: 75,
             max_connections: 25_000,
             shutdown_timeout_secs: 30,
+            drain_delay_secs: 5,
+            max_header_bytes: 32 * 1024,
+            client_body_timeout_ms: 30_000,
         }
     }
 }
@@ -374,6 +392,14 @@ impl Settings {
                 "must be greater than 0",
             ));
         }
+        if self.server.max_header_bytes == 0 || self.server.client_body_timeout_ms == 0 {
+            return Err(SettingsError::invalid(
+                "server.max_header_bytes",
+                "server.max_header_bytes and server.client_body_timeout_ms must be greater than 0",
+            ));
+        }
+        self.cache.validate()?;
+        self.resilience.validate()?;
         self.pricing.validate()?;
         self.usage.validate()?;
         self.budgets.validate()?;

@@ -654,6 +654,7 @@ pub fn sample_event() -> RequestEvent {
         termination: Termination::Eof,
         error_code: None,
         cache: CacheStatus::Bypass,
+        attempts: 1,
         session: SessionInfo {
             id: format!("sess-{}", Uuid::new_v4().simple()),
             source: "x-session-id".into(),

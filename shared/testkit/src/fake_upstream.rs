@@ -4,7 +4,8 @@
 //! what crossed the gateway, and answers like the real APIs (VENDORS §4, §5):
 //!
 //! - `POST /v1/chat/completions`: a chat completion with `usage`, or with `"stream": true` an SSE
-//!   stream of `chat.completion.chunk`s, a finish chunk, a usage chunk and `data: [DONE]`;
+//!   stream of `chat.completion.chunk`s, a finish chunk, a usage chunk (only when the request
+//!   has `stream_options.include_usage: true`, as OpenAI does) and `data: [DONE]`;
 //! - `POST /v1/messages`: an Anthropic message, or its SSE stream (`message_start` …
 //!   `message_delta` … `message_stop`);
 //! - `GET /v1/models`: a model list; anything else: 200 with `{"method","path"}`.
@@ -14,7 +15,11 @@
 //! waits before the response head; `x-fake-hang: 1` never answers; `x-fake-chunks: N` (default 3)
 //! and `x-fake-interval-ms: M` (default 0) shape a stream; `x-fake-stall-after: K` stops sending
 //! after K chunks without closing; `x-fake-hold-last: 1` holds the last chunk until
-//! [`FakeUpstream::release`] is called.
+//! [`FakeUpstream::release`] is called; `x-fake-no-usage: 1` leaves usage out of every answer;
+//! `x-fake-cache-control: V` and `x-fake-vary: V` answer with those `Cache-Control` and `Vary`.
+//!
+//! Failures that outlive one request: [`FakeUpstream::fail_next`] answers the next N requests
+//! with an error status, [`FakeUpstream::set_failing`] every request until healed.
 //!
 //! ```ignore
 //! let upstream = FakeUpstream::start().await;
@@ -24,7 +29,7 @@
 //! ```
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +88,11 @@ struct Shared {
     streams_completed: AtomicUsize,
     streams_cancelled: AtomicUsize,
     hangs_cancelled: AtomicUsize,
+    /// Every request answers this status while it is not 0.
+    failing: AtomicU16,
+    /// The next this many requests answer `fail_next_status`.
+    fail_next: AtomicUsize,
+    fail_next_status: AtomicU16,
 }
 
 /// Counts a hanging request whose handler was dropped (its client went away).
@@ -201,6 +211,19 @@ impl FakeUpstream {
         self.shared.release.notify_one();
     }
 
+    /// Answers every request with `status` (`Some`) or heals (`None`).
+    pub fn set_failing(&self, status: Option<u16>) {
+        self.shared
+            .failing
+            .store(status.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` requests with `status`, then heals by itself.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        self.shared.fail_next_status.store(status, Ordering::SeqCst);
+        self.shared.fail_next.store(n, Ordering::SeqCst);
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
@@ -252,28 +275,90 @@ async fn handle(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> Htt
     if let Some(status) = header_u64(&req, "x-fake-status") {
         return error_response(status as u16, anthropic);
     }
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let failing = shared.failing.load(Ordering::SeqCst);
+    if failing != 0 {
+        return error_response(failing, anthropic);
+    }
+    let scripted = shared
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    if scripted.is_ok() {
+        return error_response(shared.fail_next_status.load(Ordering::SeqCst), anthropic);
+    }
+    let mut response = answer(&req, &body, shared);
+    for (fake, real) in [
+        ("x-fake-cache-control", "cache-control"),
+        ("x-fake-vary", "vary"),
+    ] {
+        if let Some(value) = req.headers().get(fake).cloned() {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static(real),
+                value,
+            );
+        }
+    }
+    response
+}
+
+fn answer(req: &HttpRequest, body: &Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let no_usage = flag(req, "x-fake-no-usage");
+    let include_usage = !no_usage
+        && json
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true);
     let model = json
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or("fake-model")
         .to_owned();
     let streaming = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let chunks = header_u64(&req, "x-fake-chunks").unwrap_or(3) as usize;
+    let chunks = header_u64(req, "x-fake-chunks").unwrap_or(3) as usize;
     let plan = StreamPlan {
-        interval: Duration::from_millis(header_u64(&req, "x-fake-interval-ms").unwrap_or(0)),
-        stall_after: header_u64(&req, "x-fake-stall-after").map(|k| k as usize),
-        hold_last: flag(&req, "x-fake-hold-last"),
+        interval: Duration::from_millis(header_u64(req, "x-fake-interval-ms").unwrap_or(0)),
+        stall_after: header_u64(req, "x-fake-stall-after").map(|k| k as usize),
+        hold_last: flag(req, "x-fake-hold-last"),
         shared: shared.into_inner(),
     };
-    match (req.path(), streaming) {
-        (p, true) if p.ends_with("/chat/completions") => sse(openai_events(&model, chunks), plan),
-        (p, false) if p.ends_with("/chat/completions") => {
-            HttpResponse::Ok().json(openai_completion(&model, chunks))
+    let without_usage = |mut v: Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("usage");
         }
-        (p, true) if p.ends_with("/messages") => sse(anthropic_events(&model, chunks), plan),
+        v
+    };
+    match (req.path(), streaming) {
+        (p, true) if p.ends_with("/chat/completions") => {
+            let mut events = openai_events(&model, chunks);
+            if !include_usage {
+                events.retain(|e| !e.contains("\"choices\":[]"));
+            }
+            sse(events, plan)
+        }
+        (p, false) if p.ends_with("/chat/completions") => {
+            let answer = openai_completion(&model, chunks);
+            HttpResponse::Ok().json(if no_usage {
+                without_usage(answer)
+            } else {
+                answer
+            })
+        }
+        (p, true) if p.ends_with("/messages") => {
+            let mut events = anthropic_events(&model, chunks);
+            if no_usage {
+                for event in &mut events {
+                    *event = strip_anthropic_usage(event);
+                }
+            }
+            sse(events, plan)
+        }
         (p, false) if p.ends_with("/messages") => {
-            HttpResponse::Ok().json(anthropic_message(&model, chunks))
+            let answer = anthropic_message(&model, chunks);
+            HttpResponse::Ok().json(if no_usage {
+                without_usage(answer)
+            } else {
+                answer
+            })
         }
         ("/v1/models", _) => HttpResponse::Ok().json(json!({
             "object": "list",
@@ -281,6 +366,23 @@ async fn handle(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> Htt
         })),
         _ => HttpResponse::Ok().json(json!({"method": req.method().as_str(), "path": req.path()})),
     }
+}
+
+/// An Anthropic event without its `usage` objects.
+fn strip_anthropic_usage(event: &str) -> String {
+    let Some((head, data)) = event.split_once("data: ") else {
+        return event.to_owned();
+    };
+    let Ok(mut v) = serde_json::from_str::<Value>(data.trim_end()) else {
+        return event.to_owned();
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.remove("usage");
+    }
+    if let Some(o) = v.get_mut("message").and_then(Value::as_object_mut) {
+        o.remove("usage");
+    }
+    format!("{head}data: {v}\n\n")
 }
 
 fn error_response(status: u16, anthropic: bool) -> HttpResponse {

@@ -30,6 +30,13 @@ pub struct ProviderSettings {
     pub idle_timeout_ms: u64,
     /// Error bodies on this provider's routes use Anthropic's envelope.
     pub anthropic_errors: bool,
+    /// Let host names of this provider resolve to loopback, private, link-local or
+    /// unspecified addresses. Off, such a name is refused (SSRF, DNS rebinding); IP literals
+    /// in `base_url` and `allowed_upstreams` are always reachable, being named explicitly.
+    pub allow_private_network: bool,
+    /// Requests in flight to this provider at once, on this node; more wait up to
+    /// `first_byte_timeout_ms`, then get 503 `upstream_unavailable`.
+    pub max_concurrent_requests: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -64,6 +71,8 @@ impl Default for ProviderSettings {
             first_byte_timeout_ms: 120_000,
             idle_timeout_ms: 120_000,
             anthropic_errors: false,
+            allow_private_network: false,
+            max_concurrent_requests: 1024,
         }
     }
 }
@@ -144,6 +153,12 @@ impl ProviderSettings {
                     &format!("`{endpoint}` must start with /"),
                 ));
             }
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(SettingsError::invalid(
+                &format!("providers.{name}.max_concurrent_requests"),
+                "must be greater than 0",
+            ));
         }
         if self.connect_timeout_ms == 0
             || self.first_byte_timeout_ms == 0

@@ -1,5 +1,11 @@
 //! Model, usage and finish reason from response bodies: OpenAI chat and Responses, Anthropic
-//! Messages (VENDORS §4, §5).
+//! Messages (VENDORS §4, §5). Usage on every call: streamed OpenAI chat requests are asked for
+//! usage ([`inject`]) and the extra usage chunk is kept from clients that did not ask
+//! ([`strip`]); where no usage comes back at all, the gateway counts tokens ([`estimate`]).
+
+pub mod estimate;
+pub mod inject;
+pub mod strip;
 
 use llm_proxy_core::event::Usage;
 use serde_json::Value;

@@ -13,6 +13,7 @@ pub enum Nav {
     Dashboard,
     Projects,
     Tokens,
+    Sessions,
     Usage,
     Audit,
 }
@@ -60,6 +61,7 @@ pub fn page(ui: &UiSession, nav: Nav, title: &str, content: Markup) -> HttpRespo
                         (item(Nav::Dashboard, "/admin", "Dashboard"))
                         (item(Nav::Projects, "/admin/projects", "Projects"))
                         (item(Nav::Tokens, "/admin/tokens", "Tokens"))
+                        (item(Nav::Sessions, "/admin/sessions", "Sessions"))
                         (item(Nav::Usage, "/admin/usage", "Usage"))
                         (item(Nav::Audit, "/admin/audit", "Audit log"))
                     }

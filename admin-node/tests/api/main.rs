@@ -12,6 +12,7 @@ mod misc;
 mod postgres;
 mod projects;
 mod prune;
+mod sessions;
 mod tokens;
 mod ui;
 mod usage;

@@ -5,39 +5,18 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use llm_proxy_core::event::{Lineage, RequestEvent};
+use llm_proxy_core::event::{layout_component, Lineage, RequestEvent};
 use serde_json::{json, Value};
-
-/// A path component built from client-controlled text: only `[A-Za-z0-9._-]`, at most 128
-/// characters, never `.` or `..` (no path traversal).
-fn safe_component(raw: &str, fallback: &str) -> String {
-    let cleaned: String = raw
-        .chars()
-        .take(128)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
-        fallback.to_owned()
-    } else {
-        cleaned
-    }
-}
 
 /// `<dir>/<upstream>/<YYYY-MM-DD>/<session>.jsonl` (UTC date of `occurred_at`).
 pub fn session_file(dir: &Path, event: &RequestEvent) -> PathBuf {
-    let upstream = safe_component(&event.upstream, "unknown");
+    let upstream = layout_component(&event.upstream, "unknown");
     let session = if event.session.id.is_empty() {
         event.request_id.as_str()
     } else {
         event.session.id.as_str()
     };
-    let session = safe_component(session, "no-session");
+    let session = layout_component(session, "no-session");
     dir.join(upstream)
         .join(event.occurred_at.format("%Y-%m-%d").to_string())
         .join(format!("{session}.jsonl"))

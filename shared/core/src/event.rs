@@ -176,6 +176,29 @@ pub enum TurnPartKind {
     Other,
 }
 
+/// A path component of the per-session file layout
+/// (`<dir>/<upstream>/<YYYY-MM-DD>/<session>.jsonl`) from client-controlled text: only
+/// `[A-Za-z0-9._-]`, at most 128 characters, never `.` or `..`. The file sink writes and the
+/// admin UI reads by it.
+pub fn layout_component(raw: &str, fallback: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .take(128)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
+        fallback.to_owned()
+    } else {
+        cleaned
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientInfo {
     pub ip: Option<String>,

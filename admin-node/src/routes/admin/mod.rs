@@ -10,6 +10,7 @@ mod login;
 mod login_form;
 mod logout;
 mod projects;
+mod sessions;
 mod tokens;
 mod usage;
 
@@ -47,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/usage", web::get().to(usage::page::handle))
         .route("/usage.csv", web::get().to(usage::csv::handle))
+        .route("/sessions", web::get().to(sessions::list::handle))
+        .route("/sessions/{id}", web::get().to(sessions::show::handle))
         .route("/audit", web::get().to(audit::list::handle))
         .route("/audit/{id}", web::get().to(audit::show::handle))
         .default_service(web::to(fallback::handle));

@@ -110,7 +110,10 @@ pub fn cors_headers(origin: Option<&str>) -> Vec<(header::HeaderName, HeaderValu
         (header::ACCESS_CONTROL_ALLOW_ORIGIN, value),
         (
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-request-id, server-timing, x-llm-proxy-overhead-ms"),
+            HeaderValue::from_static(
+                "x-request-id, server-timing, x-llm-proxy-overhead-ms, x-proxy-cache, \
+                 cache-status, retry-after",
+            ),
         ),
         (header::VARY, HeaderValue::from_static("Origin")),
     ]

@@ -150,3 +150,54 @@ impl ResilienceSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::settings::{CacheBackend, LoadOptions, Settings};
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, crate::SettingsError> {
+        Settings::load(LoadOptions {
+            config_file: None,
+            overrides: Vec::new(),
+            env: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<HashMap<_, _>>(),
+            ),
+        })
+    }
+
+    #[test]
+    fn defaults_keep_retries_off_and_the_cache_on() {
+        let s = load(&[]).unwrap();
+        assert!(s.cache.enabled);
+        assert_eq!(s.cache.backend, CacheBackend::Auto);
+        assert!(s.resilience.breaker.enabled);
+        assert!(!s.resilience.retry.enabled);
+    }
+
+    #[test]
+    fn nested_keys_load_from_the_environment_and_unknown_ones_are_named() {
+        let s = load(&[
+            ("LLM_PROXY_CACHE__BACKEND", "redis"),
+            ("LLM_PROXY_CACHE__MAX_OBJECT_BYTES", "2048"),
+            ("LLM_PROXY_RESILIENCE__RETRY__ENABLED", "true"),
+            ("LLM_PROXY_RESILIENCE__BREAKER__FAILURE_THRESHOLD", "9"),
+        ])
+        .unwrap();
+        assert_eq!(s.cache.backend, CacheBackend::Redis);
+        assert_eq!(s.cache.max_object_bytes, 2048);
+        assert!(s.resilience.retry.enabled);
+        assert_eq!(s.resilience.breaker.failure_threshold, 9);
+        let err = load(&[("LLM_PROXY_RESILIENCE__BREAKER__THRESHOLD", "3")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("threshold"), "{err}");
+        let err = load(&[("LLM_PROXY_RESILIENCE__RETRY__BUDGET_RATIO", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("budget_ratio"), "{err}");
+    }
+}

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use llm_proxy_core::budget::{Budget, BudgetPeriod, DisconnectPolicy};
+use llm_proxy_core::usage_cost::usd_to_nanos;
 use llm_proxy_core::SecretString;
 use llm_proxy_platform::Settings;
 use serde_json::{Map, Value};
@@ -92,6 +94,83 @@ impl JsonObject {
         match self.integer(key)? {
             None => Ok(Some(None)),
             Some(n) => Ok(Some(Some(positive(key, n)?))),
+        }
+    }
+
+    /// `budget`: absent → `None`; `null` → `Some(None)` (remove); an object `{period,
+    /// max_tokens?, max_cost_usd?}` with at least one limit → `Some(Some(budget))`.
+    pub fn budget(&self, key: &str) -> AdminResult<Option<Option<Budget>>> {
+        if !self.has(key) {
+            return Ok(None);
+        }
+        let Some(value) = self.get(key) else {
+            return Ok(Some(None));
+        };
+        let field = |name: &str| format!("{key}.{name}");
+        let obj = JsonObject::parse(value.clone(), &["period", "max_tokens", "max_cost_usd"])
+            .map_err(|e| match e {
+                AdminError::InvalidField { field: f, message } if f != "body" => {
+                    AdminError::invalid(&format!("{key}.{f}"), message)
+                }
+                _ => AdminError::invalid(
+                    key,
+                    format!(
+                        "`{key}` must be an object {{period, max_tokens, max_cost_usd}} or null"
+                    ),
+                ),
+            })?;
+        let period = obj.string("period").map_err(|_| {
+            AdminError::invalid(&field("period"), "`period` must be `month` or `lifetime`")
+        })?;
+        let period = period
+            .as_deref()
+            .and_then(BudgetPeriod::parse)
+            .ok_or_else(|| {
+                AdminError::invalid(&field("period"), "`period` must be `month` or `lifetime`")
+            })?;
+        let max_tokens = match obj.integer("max_tokens") {
+            Ok(None) => None,
+            Ok(Some(n)) => Some(positive(&field("max_tokens"), n)?),
+            Err(_) => {
+                return Err(AdminError::invalid(
+                    &field("max_tokens"),
+                    "`max_tokens` must be an integer",
+                ))
+            }
+        };
+        let max_cost_nano_usd = match obj.get("max_cost_usd") {
+            None => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .and_then(usd_to_nanos)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        AdminError::invalid(
+                            &field("max_cost_usd"),
+                            "`max_cost_usd` must be a positive amount in USD",
+                        )
+                    })?,
+            ),
+        };
+        if max_tokens.is_none() && max_cost_nano_usd.is_none() {
+            return Err(AdminError::invalid(
+                key,
+                "a budget needs `max_tokens`, `max_cost_usd` or both",
+            ));
+        }
+        Ok(Some(Some(Budget {
+            period,
+            max_tokens,
+            max_cost_nano_usd,
+        })))
+    }
+
+    /// `on_disconnect`: `cancel` or `drain`.
+    pub fn disconnect_policy(&self, key: &str) -> AdminResult<Option<DisconnectPolicy>> {
+        let invalid = || AdminError::invalid(key, format!("`{key}` must be `cancel` or `drain`"));
+        match self.string(key).map_err(|_| invalid())? {
+            None => Ok(None),
+            Some(v) => DisconnectPolicy::parse(&v).map(Some).ok_or_else(invalid),
         }
     }
 
@@ -340,6 +419,52 @@ mod tests {
         assert!(timestamp("since", "2026-11-02").is_ok());
         assert!(timestamp("since", "2026-11-02T10:00:00Z").is_ok());
         assert_eq!(field(timestamp("since", "yesterday").unwrap_err()), "since");
+    }
+
+    #[test]
+    fn budgets_are_checked_field_by_field() {
+        let parse = |v: serde_json::Value| {
+            JsonObject::parse(json!({ "budget": v }), &["budget"])
+                .unwrap()
+                .budget("budget")
+        };
+        let b = parse(json!({"period": "month", "max_tokens": 1000, "max_cost_usd": 2.5}))
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.period, BudgetPeriod::Month);
+        assert_eq!(b.max_cost_nano_usd, Some(2_500_000_000));
+        assert_eq!(parse(serde_json::Value::Null).unwrap(), Some(None));
+        for (bad, at) in [
+            (json!({"period": "week", "max_tokens": 1}), "budget.period"),
+            (json!({"max_tokens": 1}), "budget.period"),
+            (json!({"period": "month"}), "budget"),
+            (
+                json!({"period": "month", "max_tokens": 0}),
+                "budget.max_tokens",
+            ),
+            (
+                json!({"period": "month", "max_cost_usd": -1}),
+                "budget.max_cost_usd",
+            ),
+            (
+                json!({"period": "month", "max_tokens": 1, "limit": 2}),
+                "budget.limit",
+            ),
+            (json!(5), "budget"),
+        ] {
+            assert_eq!(field(parse(bad.clone()).unwrap_err()), at, "{bad}");
+        }
+        let obj = JsonObject::parse(json!({"on_disconnect": "drain"}), &["on_disconnect"]).unwrap();
+        assert_eq!(
+            obj.disconnect_policy("on_disconnect").unwrap(),
+            Some(DisconnectPolicy::Drain)
+        );
+        let obj = JsonObject::parse(json!({"on_disconnect": "stop"}), &["on_disconnect"]).unwrap();
+        assert_eq!(
+            field(obj.disconnect_policy("on_disconnect").unwrap_err()),
+            "on_disconnect"
+        );
     }
 
     #[test]

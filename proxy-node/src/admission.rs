@@ -51,6 +51,7 @@ impl Grant {
             used: self.used,
             token_rpm: self.token_rpm,
             project_rpm: self.project_rpm,
+            budget: None,
         }
     }
 }
@@ -139,6 +140,7 @@ mod tests {
             max_requests: Some(2),
             request_count: 1,
             rate_limit_rpm: Some(5),
+            budget: None,
             created_at: Utc::now(),
             last_used_at: None,
         }

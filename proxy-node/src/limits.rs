@@ -4,8 +4,9 @@
 //! `x-ratelimit-*`, `x-llm-proxy-degraded`) on the refusal or on the admitted upstream answer.
 
 use actix_web::http::header::{HeaderName, HeaderValue};
+use llm_proxy_core::usage_cost::nanos_to_usd;
 use llm_proxy_core::ErrorCode;
-use llm_proxy_limits::{Admission, Decision, LimitsError, Scope, Verdict};
+use llm_proxy_limits::{Admission, BudgetStatus, Decision, LimitsError, Scope, Verdict};
 use llm_proxy_platform::ApiError;
 
 use crate::admission::Grant;
@@ -56,9 +57,42 @@ pub fn to_http(
             };
             (reason, ApiError::new(ErrorCode::RateLimitExceeded, message))
         }
+        Verdict::BudgetExceeded { scope } => {
+            let (reason, whose) = match scope {
+                Scope::Token => ("token_budget", "token"),
+                Scope::Project => ("project_budget", "project"),
+            };
+            let left = decision
+                .budget
+                .as_ref()
+                .map(budget_left)
+                .unwrap_or_default();
+            let message = format!("This {whose}'s budget cannot fit this request{left}.");
+            (reason, ApiError::new(ErrorCode::BudgetExceeded, message))
+        }
     };
     error.headers.extend(headers);
     Err((reason, error))
+}
+
+/// `: 120 tokens and $0.50 left this period` (what the budget still has).
+fn budget_left(status: &BudgetStatus) -> String {
+    let mut parts = Vec::new();
+    if let Some(tokens) = status.remaining_tokens {
+        parts.push(format!("{tokens} tokens"));
+    }
+    if let Some(nanos) = status.remaining_cost_nano_usd {
+        parts.push(format!("${:.2}", nanos_to_usd(nanos)));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    let period = if status.resets_at.is_some() {
+        "this month"
+    } else {
+        "in its lifetime"
+    };
+    format!(": {} left {period}", parts.join(" and "))
 }
 
 fn headers(decision: &Decision) -> Headers {
@@ -89,6 +123,8 @@ mod tests {
             quota: Some(QuotaStatus { limit: 5, used: 5 }),
             retry_after_secs: retry,
             degraded: false,
+            budget: None,
+            reservation: None,
         }
     }
 
@@ -146,5 +182,48 @@ mod tests {
 
         let (_, error) = to_http(Err(LimitsError::Protocol("?".into()))).unwrap_err();
         assert_eq!(error.code, ErrorCode::InternalError);
+    }
+
+    #[test]
+    fn a_budget_refusal_says_what_is_left_in_its_headers() {
+        let mut d = decision(
+            Verdict::BudgetExceeded {
+                scope: Scope::Project,
+            },
+            None,
+            None,
+        );
+        d.budget = Some(BudgetStatus {
+            scope: Scope::Project,
+            period: "2026-11".into(),
+            resets_at: Some(chrono::Utc::now()),
+            max_tokens: Some(1000),
+            max_cost_nano_usd: Some(5_000_000_000),
+            remaining_tokens: Some(120),
+            remaining_cost_nano_usd: Some(500_000_000),
+        });
+        let (reason, error) = to_http(Ok(d)).unwrap_err();
+        assert_eq!(reason, "project_budget");
+        assert_eq!(error.code, ErrorCode::BudgetExceeded);
+        assert_eq!(error.code.status(), 429);
+        assert!(
+            error
+                .message
+                .contains("120 tokens and $0.50 left this month"),
+            "{}",
+            error.message
+        );
+        assert_eq!(
+            get(&error.headers, "x-llm-proxy-budget-remaining-tokens"),
+            Some("120")
+        );
+        assert_eq!(
+            get(&error.headers, "x-llm-proxy-budget-remaining-usd"),
+            Some("0.500000")
+        );
+        assert_eq!(
+            get(&error.headers, "x-llm-proxy-budget-scope"),
+            Some("project")
+        );
     }
 }

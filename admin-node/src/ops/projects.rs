@@ -1,6 +1,7 @@
 //! Project use cases.
 
 use llm_proxy_core::audit::AuditContext;
+use llm_proxy_core::budget::SpendPolicy;
 use llm_proxy_core::control::ControlEvent;
 use llm_proxy_core::project::{NewProject, Project, ProjectUpdate};
 use uuid::Uuid;
@@ -12,8 +13,9 @@ pub async fn create(
     state: &AdminState,
     ctx: &AuditContext,
     new: NewProject,
+    spend: SpendPolicy,
 ) -> AdminResult<Project> {
-    Ok(state.store.create_project(new, ctx).await?)
+    Ok(state.store.create_project_with(new, spend, ctx).await?)
 }
 
 /// What an update did.
@@ -38,7 +40,9 @@ pub async fn update(
     }
     let affects_admission = update.is_active.is_some()
         || !update.provider_keys.is_empty()
-        || update.rate_limit_rpm.is_some();
+        || update.rate_limit_rpm.is_some()
+        || update.budget.is_some()
+        || update.on_disconnect.is_some();
     let has_changes = affects_admission || update.name.is_some();
 
     let mut project = if has_changes {

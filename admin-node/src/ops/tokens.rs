@@ -2,6 +2,7 @@
 
 use chrono::{TimeDelta, Utc};
 use llm_proxy_core::audit::AuditContext;
+use llm_proxy_core::budget::Budget;
 use llm_proxy_core::control::ControlEvent;
 use llm_proxy_core::token::{NewToken, Token, TokenUpdate};
 use llm_proxy_core::token_secret::TokenSecret;
@@ -17,6 +18,7 @@ pub struct TokenRequest {
     pub duration_minutes: u32,
     pub max_requests: Option<u64>,
     pub rate_limit_rpm: Option<u32>,
+    pub budget: Option<Budget>,
 }
 
 /// A new token and its secret: the only moment the secret exists outside the client.
@@ -40,7 +42,7 @@ pub async fn create(
         rate_limit_rpm: req.rate_limit_rpm,
     };
     // A new token changes no cached admission decision (negative entries are short-lived).
-    let token = state.store.create_token(new, ctx).await?;
+    let token = state.store.create_token_with(new, req.budget, ctx).await?;
     Ok(Created { token, secret })
 }
 

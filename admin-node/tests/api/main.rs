@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod budgets;
 mod housekeeping;
 mod misc;
 mod postgres;

@@ -114,7 +114,7 @@ async fn usage_series_models_costs_and_csv() {
 }
 
 /// The `llmp_admin_session` cookie of a fresh UI login.
-async fn ui_login(app: &crate::helpers::TestApp) -> String {
+pub async fn ui_login(app: &crate::helpers::TestApp) -> String {
     let mut form = app
         .client
         .get(app.url("/admin/login"))
@@ -148,7 +148,11 @@ async fn ui_login(app: &crate::helpers::TestApp) -> String {
         .unwrap()
 }
 
-async fn ui_get(app: &crate::helpers::TestApp, cookie: &str, path: &str) -> (u16, String, String) {
+pub async fn ui_get(
+    app: &crate::helpers::TestApp,
+    cookie: &str,
+    path: &str,
+) -> (u16, String, String) {
     let mut res = app
         .client
         .get(app.url(path))

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     ProjectInactive,
     RateLimitExceeded,
     QuotaExceeded,
+    /// A project or token budget cannot fit the call (or a stream reached it).
+    BudgetExceeded,
     MethodNotAllowed,
     EndpointNotFound,
     ParamNotAllowed,
@@ -61,6 +63,7 @@ impl ErrorCode {
             ProjectInactive => (403, "project_inactive", K::Permission),
             RateLimitExceeded => (429, "rate_limit_exceeded", K::RateLimit),
             QuotaExceeded => (429, "quota_exceeded", K::RateLimit),
+            BudgetExceeded => (429, "budget_exceeded", K::RateLimit),
             MethodNotAllowed => (405, "method_not_allowed", K::InvalidRequest),
             EndpointNotFound => (404, "endpoint_not_found", K::NotFound),
             ParamNotAllowed => (400, "param_not_allowed", K::InvalidRequest),

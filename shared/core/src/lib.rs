@@ -1,6 +1,7 @@
 //! Domain types of llm-proxy and the contracts between nodes. No IO lives here.
 
 pub mod audit;
+pub mod budget;
 pub mod control;
 pub mod error_code;
 pub mod event;

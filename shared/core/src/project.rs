@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::budget::{Budget, DisconnectPolicy};
 use crate::SecretString;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +17,12 @@ pub struct Project {
     pub deactivated_at: Option<DateTime<Utc>>,
     /// Requests per minute across all tokens of the project; `None` is unlimited.
     pub rate_limit_rpm: Option<u32>,
+    /// Hard cap on what all tokens of the project spend together; `None` is unlimited.
+    #[serde(default)]
+    pub budget: Option<Budget>,
+    /// What a stream does when its client goes away.
+    #[serde(default)]
+    pub on_disconnect: DisconnectPolicy,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Provider name to a masked hint of its key (`sk-...1234`). Keys themselves never leave the store
@@ -45,4 +52,7 @@ pub struct ProjectUpdate {
     pub provider_keys: BTreeMap<String, SecretString>,
     /// `Some(None)` clears the limit.
     pub rate_limit_rpm: Option<Option<u32>>,
+    /// `Some(None)` removes the budget.
+    pub budget: Option<Option<Budget>>,
+    pub on_disconnect: Option<DisconnectPolicy>,
 }

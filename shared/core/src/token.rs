@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::budget::Budget;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     pub id: Uuid,
@@ -20,6 +22,9 @@ pub struct Token {
     pub request_count: u64,
     /// Requests per minute for this token; `None` is unlimited.
     pub rate_limit_rpm: Option<u32>,
+    /// Hard cap on what this token spends; `None` is unlimited (the project's still applies).
+    #[serde(default)]
+    pub budget: Option<Budget>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -46,6 +51,8 @@ pub struct TokenUpdate {
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub max_requests: Option<Option<u64>>,
     pub rate_limit_rpm: Option<Option<u32>>,
+    /// `Some(None)` removes the budget.
+    pub budget: Option<Option<Budget>>,
 }
 
 #[derive(Debug, Clone, Default)]

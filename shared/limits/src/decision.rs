@@ -2,6 +2,8 @@
 
 use uuid::Uuid;
 
+use crate::budget::{BudgetAsk, BudgetStatus, Reservation};
+
 /// One request to admit, with the limits from the token cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionRequest {
@@ -17,6 +19,9 @@ pub struct AdmissionRequest {
     pub token_rpm: Option<u32>,
     /// The project's `rate_limit_rpm`, shared by all its tokens.
     pub project_rpm: Option<u32>,
+    /// The project's and the token's budgets and what this call needs of them; `None` when
+    /// neither has a budget.
+    pub budget: Option<BudgetAsk>,
 }
 
 /// Which request rate said no.
@@ -33,6 +38,10 @@ pub enum Verdict {
     QuotaExceeded,
     /// A request rate is exhausted (429 `rate_limit_exceeded` with `Retry-After`).
     RateLimited {
+        scope: Scope,
+    },
+    /// A budget cannot fit this call (429 `budget_exceeded`).
+    BudgetExceeded {
         scope: Scope,
     },
 }
@@ -76,6 +85,10 @@ pub struct Decision {
     pub retry_after_secs: Option<u64>,
     /// Decided by this node alone while Redis is unavailable (`x-llm-proxy-degraded: 1`).
     pub degraded: bool,
+    /// For `BudgetExceeded`, the budget that said no; when admitted, the tighter one.
+    pub budget: Option<BudgetStatus>,
+    /// What an admitted call holds of its budgets: settle it when the call ends.
+    pub reservation: Option<Reservation>,
 }
 
 impl Decision {
@@ -85,9 +98,12 @@ impl Decision {
 
     /// The response headers this decision asks for, lower-case names: `retry-after`,
     /// `x-ratelimit-limit`, `x-ratelimit-remaining`, `x-ratelimit-reset`,
-    /// `x-llm-proxy-degraded`.
+    /// `x-llm-proxy-degraded`, and the `x-llm-proxy-budget-*` of [`BudgetStatus::headers`].
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = Vec::with_capacity(5);
+        if let Some(budget) = &self.budget {
+            headers.extend(budget.headers());
+        }
         if let Some(secs) = self.retry_after_secs {
             headers.push(("retry-after", secs.to_string()));
         }
@@ -122,6 +138,8 @@ mod tests {
             quota: Some(QuotaStatus { limit: 5, used: 9 }),
             retry_after_secs: Some(7),
             degraded: true,
+            budget: None,
+            reservation: None,
         };
         assert!(!d.is_admitted());
         assert_eq!(d.quota.map(|q| q.remaining()), Some(0));
@@ -147,6 +165,8 @@ mod tests {
             quota: None,
             retry_after_secs: None,
             degraded: false,
+            budget: None,
+            reservation: None,
         };
         assert!(d.is_admitted());
         assert!(d.headers().is_empty());

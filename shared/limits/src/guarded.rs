@@ -5,13 +5,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use llm_proxy_core::budget::Spend;
 use llm_proxy_core::token::TokenUsage;
 use llm_proxy_platform::settings::UnavailablePolicy;
 
 use crate::usage::merge;
 use crate::{
-    Admission, AdmissionHealth, AdmissionMode, AdmissionRequest, Decision, LimitsConfig,
-    LimitsError, MemoryAdmission, RedisAdmission,
+    Admission, AdmissionHealth, AdmissionMode, AdmissionRequest, BudgetLimit, Decision,
+    LimitsConfig, LimitsError, MemoryAdmission, RedisAdmission, Reservation,
 };
 
 enum Link {
@@ -40,6 +41,11 @@ enum Link {
 /// so for up to one window a token can get its Redis rate on top of what it used while
 /// degraded; the lifetime count catches up as soon as the store's count (which includes the
 /// degraded requests through [`Admission::drain_usage`]) reaches the proxy's token cache.
+///
+/// Budgets while degraded: each node may spend its share of what the ledger says is left
+/// (reservations made then are settled in memory too). A stream reserved on Redis that needs
+/// more while Redis is away is given it without counting (`degraded`); its settlement, once
+/// Redis answers, charges what it really used.
 pub struct GuardedAdmission {
     redis: RedisAdmission,
     fallback: MemoryAdmission,
@@ -153,17 +159,30 @@ impl GuardedAdmission {
     fn share(&self, req: &AdmissionRequest) -> AdmissionRequest {
         let n = self.node_count;
         let rate = |limit: Option<u32>| limit.map(|l| if l == 0 { 0 } else { (l / n).max(1) });
+        let part = |max: u64, spent: u64| {
+            let left = max.saturating_sub(spent);
+            if left == 0 {
+                max
+            } else {
+                spent + (left / u64::from(n)).max(1)
+            }
+        };
+        let budget_share = |l: &Option<BudgetLimit>| {
+            l.as_ref().map(|l| BudgetLimit {
+                max_tokens: l.max_tokens.map(|m| part(m, l.spent.tokens)),
+                max_cost_nano_usd: l.max_cost_nano_usd.map(|m| part(m, l.spent.cost_nano_usd)),
+                ..l.clone()
+            })
+        };
         AdmissionRequest {
-            max_requests: req.max_requests.map(|max| {
-                let left = max.saturating_sub(req.used);
-                if left == 0 {
-                    max
-                } else {
-                    req.used + (left / u64::from(n)).max(1)
-                }
-            }),
+            max_requests: req.max_requests.map(|max| part(max, req.used)),
             token_rpm: rate(req.token_rpm),
             project_rpm: rate(req.project_rpm),
+            budget: req.budget.as_ref().map(|ask| crate::BudgetAsk {
+                token: budget_share(&ask.token),
+                project: budget_share(&ask.project),
+                ..ask.clone()
+            }),
             ..req.clone()
         }
     }
@@ -182,6 +201,9 @@ impl GuardedAdmission {
                 self.degraded_decisions.fetch_add(1, Ordering::Relaxed);
                 let mut decision = self.fallback.admit(&self.share(req)).await?;
                 decision.degraded = true;
+                if let Some(res) = &mut decision.reservation {
+                    res.local = true;
+                }
                 Ok(decision)
             }
         }
@@ -207,6 +229,42 @@ impl Admission for GuardedAdmission {
                 self.without_redis(req, error).await
             }
             Err(other) => Err(other),
+        }
+    }
+
+    async fn settle(&self, reservation: &Reservation, actual: Spend) -> Result<(), LimitsError> {
+        if reservation.local {
+            self.fallback.settle_local(reservation, actual);
+            return Ok(());
+        }
+        self.redis.settle(reservation, actual).await
+    }
+
+    async fn extend(
+        &self,
+        reservation: &mut Reservation,
+        min_output: u64,
+        max_output: u64,
+    ) -> Result<Option<u64>, LimitsError> {
+        if reservation.local {
+            return Ok(self
+                .fallback
+                .extend_local(reservation, min_output, max_output));
+        }
+        match self.redis.extend(reservation, min_output, max_output).await {
+            Err(error) if error.is_unavailable() => match self.policy {
+                UnavailablePolicy::FailClosed => {
+                    self.unavailable_errors.fetch_add(1, Ordering::Relaxed);
+                    Err(error)
+                }
+                UnavailablePolicy::Degraded => {
+                    self.degraded_decisions.fetch_add(1, Ordering::Relaxed);
+                    reservation.output_tokens =
+                        reservation.output_tokens.saturating_add(max_output);
+                    Ok(Some(max_output))
+                }
+            },
+            other => other,
         }
     }
 
@@ -258,11 +316,27 @@ mod tests {
             used: 40,
             token_rpm: Some(60),
             project_rpm: Some(2),
+            budget: Some(crate::BudgetAsk {
+                project: Some(BudgetLimit {
+                    period: "life".into(),
+                    resets_at: None,
+                    max_tokens: Some(1000),
+                    max_cost_nano_usd: None,
+                    spent: Spend::new(400, 0),
+                }),
+                ..Default::default()
+            }),
         };
         let share = g.share(&req);
         assert_eq!(share.max_requests, Some(60));
         assert_eq!(share.token_rpm, Some(20));
         assert_eq!(share.project_rpm, Some(1));
+        let budget = share.budget.as_ref().unwrap().project.as_ref().unwrap();
+        assert_eq!(
+            budget.max_tokens,
+            Some(600),
+            "400 spent, a third of 600 left"
+        );
 
         let spent = AdmissionRequest {
             used: 100,

@@ -11,9 +11,11 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use llm_proxy_core::budget::Spend;
 use llm_proxy_core::token::TokenUsage;
 use uuid::Uuid;
 
+use crate::budget::{room, BudgetLimit, Reservation};
 use crate::config::duration_us;
 use crate::outcome::{Outcome, Status, WindowState};
 use crate::usage::UsageLedger;
@@ -39,6 +41,7 @@ struct Shard {
 struct ProjectState {
     window: VecDeque<u64>,
     tokens: HashMap<Uuid, TokenState>,
+    budgets: Budgets,
     last_seen_us: u64,
 }
 
@@ -46,7 +49,54 @@ struct ProjectState {
 struct TokenState {
     used: u64,
     window: VecDeque<u64>,
+    budgets: Budgets,
     last_seen_us: u64,
+}
+
+/// Budget counters by period key.
+type Budgets = HashMap<String, Counter>;
+
+/// Spend plus outstanding reservations of one budget period.
+#[derive(Default)]
+struct Counter {
+    spend: Spend,
+    /// Reservations not settled yet: the counter is kept while any is.
+    outstanding: u32,
+    last_us: u64,
+}
+
+impl Counter {
+    fn busy(&self) -> bool {
+        self.outstanding > 0
+    }
+}
+
+/// The period's counter, raised to what the ledger says was spent.
+fn counter<'a>(budgets: &'a mut Budgets, limit: &BudgetLimit, now: u64) -> &'a mut Counter {
+    let c = budgets.entry(limit.period.clone()).or_default();
+    c.spend.tokens = c.spend.tokens.max(limit.spent.tokens);
+    c.spend.cost_nano_usd = c.spend.cost_nano_usd.max(limit.spent.cost_nano_usd);
+    c.last_us = now;
+    c
+}
+
+fn add(c: &mut Counter, delta: Spend) {
+    c.spend.tokens = c.spend.tokens.saturating_add(delta.tokens);
+    c.spend.cost_nano_usd = c.spend.cost_nano_usd.saturating_add(delta.cost_nano_usd);
+}
+
+/// `counter + actual - reserved`, never below zero.
+fn reconcile(c: &mut Counter, reserved: Spend, actual: Spend) {
+    c.spend.tokens = c
+        .spend
+        .tokens
+        .saturating_add(actual.tokens)
+        .saturating_sub(reserved.tokens);
+    c.spend.cost_nano_usd = c
+        .spend
+        .cost_nano_usd
+        .saturating_add(actual.cost_nano_usd)
+        .saturating_sub(reserved.cost_nano_usd);
 }
 
 impl MemoryAdmission {
@@ -81,64 +131,88 @@ impl MemoryAdmission {
         duration_us(self.epoch.elapsed()) + self.window_us
     }
 
-    fn shard(&self, project_id: Uuid) -> &Mutex<Shard> {
+    fn shard(&self, project_id: Uuid) -> std::sync::MutexGuard<'_, Shard> {
         let bits = project_id.as_u128();
         let mixed = (bits as u64) ^ ((bits >> 64) as u64);
-        &self.shards[(mixed % SHARDS as u64) as usize]
+        self.shards[(mixed % SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The same steps as `admit.lua`, under one shard lock.
     pub(crate) fn check(&self, req: &AdmissionRequest) -> Outcome {
         let now = self.now_us();
         let w = self.window_us;
-        let mut shard = self
-            .shard(req.project_id)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut shard = self.shard(req.project_id);
         if now >= shard.next_sweep_us {
             sweep(&mut shard, now, self.idle_us);
         }
         let project = shard.projects.entry(req.project_id).or_default();
         project.last_seen_us = now;
-        let token = project.tokens.entry(req.token_id).or_default();
+        let ProjectState {
+            window: project_window,
+            tokens,
+            budgets: project_budgets,
+            ..
+        } = project;
+        let token = tokens.entry(req.token_id).or_default();
         token.last_seen_us = now;
 
         let used = token.used.max(req.used);
         if req.max_requests.is_some_and(|max| used >= max) {
-            return Outcome {
-                status: Status::Quota,
-                used,
-                token: None,
-                project: None,
-                retry_us: 0,
-            };
+            return Outcome::bare(Status::Quota, used);
+        }
+
+        // Budgets: how much output fits in every budget that applies.
+        let ask = req.budget.as_ref().filter(|a| a.applies());
+        let mut granted = None;
+        let (mut token_budget, mut project_budget) = (None, None);
+        if let Some(ask) = ask {
+            let base = Spend::new(ask.prompt_tokens, ask.prompt_cost_nano_usd);
+            let mut grant = ask.max_output;
+            let scopes = [
+                (ask.token.as_ref(), &mut token.budgets, Status::TokenBudget),
+                (ask.project.as_ref(), project_budgets, Status::ProjectBudget),
+            ];
+            let mut counters = [None, None];
+            for (i, (limit, budgets, refusal)) in scopes.into_iter().enumerate() {
+                let Some(limit) = limit else { continue };
+                let c = counter(budgets, limit, now);
+                counters[i] = Some(c.spend);
+                match room(limit, c.spend, base, ask.output_nanos_per_token) {
+                    Some(room) if room >= ask.min_output => grant = grant.min(room),
+                    _ => {
+                        let mut refused = Outcome::bare(refusal, used);
+                        refused.token_budget = counters[0];
+                        refused.project_budget = counters[1];
+                        return refused;
+                    }
+                }
+            }
+            granted = Some(grant);
+            [token_budget, project_budget] = counters;
         }
 
         let mut token_state = None;
         if let Some(limit) = req.token_rpm {
             let (state, retry) = check_window(&mut token.window, limit, now, w);
             if let Some(retry_us) = retry {
-                return Outcome {
-                    status: Status::TokenRate,
-                    used,
-                    token: Some(state),
-                    project: None,
-                    retry_us,
-                };
+                let mut refused = Outcome::bare(Status::TokenRate, used);
+                refused.token = Some(state);
+                refused.retry_us = retry_us;
+                return refused;
             }
             token_state = Some(state);
         }
         let mut project_state = None;
         if let Some(limit) = req.project_rpm {
-            let (state, retry) = check_window(&mut project.window, limit, now, w);
+            let (state, retry) = check_window(project_window, limit, now, w);
             if let Some(retry_us) = retry {
-                return Outcome {
-                    status: Status::ProjectRate,
-                    used,
-                    token: token_state,
-                    project: Some(state),
-                    retry_us,
-                };
+                let mut refused = Outcome::bare(Status::ProjectRate, used);
+                refused.token = token_state;
+                refused.project = Some(state);
+                refused.retry_us = retry_us;
+                return refused;
             }
             project_state = Some(state);
         }
@@ -150,8 +224,26 @@ impl MemoryAdmission {
             token_state = Some(window_state(&token.window, now, w));
         }
         if req.project_rpm.is_some() {
-            project.window.push_back(now);
-            project_state = Some(window_state(&project.window, now, w));
+            project_window.push_back(now);
+            project_state = Some(window_state(project_window, now, w));
+        }
+        if let (Some(ask), Some(grant)) = (ask, granted) {
+            let reserve = Spend::new(
+                ask.prompt_tokens.saturating_add(grant),
+                ask.prompt_cost_nano_usd
+                    .saturating_add(grant.saturating_mul(ask.output_nanos_per_token)),
+            );
+            let scopes = [
+                (ask.token.as_ref(), &mut token.budgets, &mut token_budget),
+                (ask.project.as_ref(), project_budgets, &mut project_budget),
+            ];
+            for (limit, budgets, after) in scopes {
+                let Some(limit) = limit else { continue };
+                let c = counter(budgets, limit, now);
+                add(c, reserve);
+                c.outstanding += 1;
+                *after = Some(c.spend);
+            }
         }
         Outcome {
             status: Status::Admitted,
@@ -159,7 +251,68 @@ impl MemoryAdmission {
             token: token_state,
             project: project_state,
             retry_us: 0,
+            granted_output: granted,
+            token_budget,
+            project_budget,
         }
+    }
+
+    /// Moves the reservation's counters by `actual - reserved` and releases it.
+    pub(crate) fn settle_local(&self, res: &Reservation, actual: Spend) {
+        let now = self.now_us();
+        let mut shard = self.shard(res.project_id);
+        let project = shard.projects.entry(res.project_id).or_default();
+        let ProjectState {
+            tokens, budgets, ..
+        } = project;
+        let token = tokens.entry(res.token_id).or_default();
+        let scopes = [
+            (res.token.as_ref(), &mut token.budgets),
+            (res.project.as_ref(), budgets),
+        ];
+        for (limit, budgets) in scopes {
+            let Some(limit) = limit else { continue };
+            let c = counter(budgets, limit, now);
+            reconcile(c, res.reserved, actual);
+            c.outstanding = c.outstanding.saturating_sub(1);
+        }
+    }
+
+    /// Reserves between `min` and `max` more output tokens where every budget has room.
+    pub(crate) fn extend_local(&self, res: &mut Reservation, min: u64, max: u64) -> Option<u64> {
+        let now = self.now_us();
+        let mut shard = self.shard(res.project_id);
+        let project = shard.projects.entry(res.project_id).or_default();
+        let ProjectState {
+            tokens, budgets, ..
+        } = project;
+        let token = tokens.entry(res.token_id).or_default();
+        let per_token = res.output_nanos_per_token;
+        let mut scopes = [
+            (res.token.as_ref(), &mut token.budgets),
+            (res.project.as_ref(), budgets),
+        ];
+        let mut grant = max;
+        for (limit, budgets) in scopes.iter_mut() {
+            let Some(limit) = limit else { continue };
+            let c = counter(budgets, limit, now);
+            grant = grant.min(room(limit, c.spend, Spend::default(), per_token)?);
+        }
+        if grant < min {
+            return None;
+        }
+        let more = res.output_spend(grant);
+        for (limit, budgets) in scopes {
+            let Some(limit) = limit else { continue };
+            add(counter(budgets, limit, now), more);
+        }
+        res.reserved.tokens = res.reserved.tokens.saturating_add(more.tokens);
+        res.reserved.cost_nano_usd = res
+            .reserved
+            .cost_nano_usd
+            .saturating_add(more.cost_nano_usd);
+        res.output_tokens = res.output_tokens.saturating_add(grant);
+        Some(grant)
     }
 }
 
@@ -191,12 +344,21 @@ fn window_state(window: &VecDeque<u64>, now: u64, w: u64) -> WindowState {
     }
 }
 
+/// Forgets idle tokens, projects and budget counters; never a counter with an outstanding
+/// reservation (its settlement must find it).
 fn sweep(shard: &mut Shard, now: u64, idle_us: u64) {
+    let fresh = |last: u64| last + idle_us > now;
+    let keep_budgets = |budgets: &mut Budgets| {
+        budgets.retain(|_, c| c.busy() || fresh(c.last_us));
+        !budgets.is_empty()
+    };
     shard.projects.retain(|_, project| {
-        project
-            .tokens
-            .retain(|_, token| token.last_seen_us + idle_us > now);
-        !project.tokens.is_empty() || project.last_seen_us + idle_us > now
+        project.tokens.retain(|_, token| {
+            let busy = keep_budgets(&mut token.budgets);
+            busy || fresh(token.last_seen_us)
+        });
+        let busy = keep_budgets(&mut project.budgets);
+        busy || !project.tokens.is_empty() || fresh(project.last_seen_us)
     });
     shard.next_sweep_us = now + (idle_us / 4).max(1);
 }
@@ -209,6 +371,20 @@ impl Admission for MemoryAdmission {
             self.ledger.record(req.token_id);
         }
         Ok(outcome.into_decision(req))
+    }
+
+    async fn settle(&self, reservation: &Reservation, actual: Spend) -> Result<(), LimitsError> {
+        self.settle_local(reservation, actual);
+        Ok(())
+    }
+
+    async fn extend(
+        &self,
+        reservation: &mut Reservation,
+        min_output: u64,
+        max_output: u64,
+    ) -> Result<Option<u64>, LimitsError> {
+        Ok(self.extend_local(reservation, min_output, max_output))
     }
 
     fn drain_usage(&self) -> Vec<TokenUsage> {
@@ -236,6 +412,7 @@ mod tests {
             used: 0,
             token_rpm: Some(3),
             project_rpm: None,
+            budget: None,
         }
     }
 

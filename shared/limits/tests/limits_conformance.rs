@@ -43,4 +43,11 @@ for_each_backend!(
     order::admitted_reports_the_tighter_rate,
     order::unlimited_requests_pass_without_headers,
     usage::drain_reports_admitted_requests_once,
+    budget::budget_admits_exactly_what_fits_under_concurrency,
+    budget::failed_calls_are_refunded,
+    budget::streams_extend_until_the_budget_is_spent,
+    budget::the_ledger_spend_is_the_floor,
+    budget::token_and_project_budgets_both_apply,
+    budget::cost_budgets_are_exact,
+    budget::periods_are_counted_apart,
 );

@@ -98,6 +98,7 @@ fn request() -> AdmissionRequest {
         used: 0,
         token_rpm: None,
         project_rpm: None,
+        budget: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn limited() -> AdmissionRequest {
         used: 0,
         token_rpm: Some(2),
         project_rpm: Some(10),
+        budget: None,
     }
 }
 

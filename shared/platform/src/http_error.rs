@@ -104,6 +104,7 @@ impl From<ErrorCode> for ApiError {
             ErrorCode::ProjectInactive => "The token's project is inactive.",
             ErrorCode::RateLimitExceeded => "Rate limit exceeded.",
             ErrorCode::QuotaExceeded => "The token has used all of its requests.",
+            ErrorCode::BudgetExceeded => "The budget cannot fit this request.",
             ErrorCode::MethodNotAllowed => "This method is not allowed for this provider.",
             ErrorCode::EndpointNotFound => "This endpoint is not allowed for this provider.",
             ErrorCode::ParamNotAllowed => "A request parameter is not allowed.",

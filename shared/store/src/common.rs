@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use llm_proxy_core::audit::{AuditContext, AuditEvent, AuditOutcome, NewAuditEvent};
+use llm_proxy_core::budget::{Budget, BudgetPeriod, DisconnectPolicy};
 use llm_proxy_core::token::TokenUsage;
 use uuid::Uuid;
 
@@ -207,4 +208,45 @@ pub(crate) fn usage_window(
         since.map(|s| trunc(s) - TimeDelta::hours(1)),
         until.map(trunc),
     )
+}
+
+/// A budget as its three columns: period, max tokens, max cost (nano-dollars).
+pub(crate) type BudgetColumns = (Option<&'static str>, Option<i64>, Option<i64>);
+
+pub(crate) fn budget_columns(budget: Option<&Budget>) -> StoreResult<BudgetColumns> {
+    match budget {
+        None => Ok((None, None, None)),
+        Some(b) => Ok((
+            Some(b.period.as_str()),
+            opt_i64(b.max_tokens, "budget.max_tokens")?,
+            opt_i64(b.max_cost_nano_usd, "budget.max_cost_usd")?,
+        )),
+    }
+}
+
+/// The budget the columns hold; none when no period is set.
+pub(crate) fn budget_from_columns(
+    period: Option<&str>,
+    max_tokens: Option<i64>,
+    max_cost: Option<i64>,
+) -> Option<Budget> {
+    Some(Budget {
+        period: BudgetPeriod::parse(period?)?,
+        max_tokens: max_tokens.map(from_i64),
+        max_cost_nano_usd: max_cost.map(from_i64),
+    })
+}
+
+/// A budget caps something.
+pub(crate) fn validate_budget(budget: Option<&Budget>) -> StoreResult<()> {
+    if budget.is_some_and(|b| b.max_tokens.is_none() && b.max_cost_nano_usd.is_none()) {
+        return Err(StoreError::Invalid(
+            "a budget needs max_tokens, max_cost_usd or both".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn disconnect_from_column(value: &str) -> DisconnectPolicy {
+    DisconnectPolicy::parse(value).unwrap_or_default()
 }

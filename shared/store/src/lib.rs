@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use llm_proxy_core::audit::{AuditContext, AuditEvent, AuditFilter, NewAuditEvent};
+use llm_proxy_core::budget::{Budget, SpendPolicy};
 use llm_proxy_core::project::{NewProject, Project, ProjectUpdate};
 use llm_proxy_core::token::{NewToken, Token, TokenFilter, TokenUpdate, TokenUsage};
 use llm_proxy_core::SecretString;
@@ -43,7 +44,17 @@ pub struct ProjectFilter {
 #[async_trait]
 pub trait ProjectStore: Send + Sync {
     /// `Conflict` when the name is taken. Writes the `project.create` audit row in the same transaction.
-    async fn create_project(&self, new: NewProject, ctx: &AuditContext) -> StoreResult<Project>;
+    async fn create_project(&self, new: NewProject, ctx: &AuditContext) -> StoreResult<Project> {
+        self.create_project_with(new, SpendPolicy::default(), ctx)
+            .await
+    }
+    /// As [`Self::create_project`], with a budget and a disconnect policy.
+    async fn create_project_with(
+        &self,
+        new: NewProject,
+        spend: SpendPolicy,
+        ctx: &AuditContext,
+    ) -> StoreResult<Project>;
     async fn get_project(&self, id: Uuid) -> StoreResult<Project>;
     async fn list_projects(&self, filter: &ProjectFilter) -> StoreResult<Vec<Project>>;
     /// Partial update; `project.update` audit row (or `project.deactivate` when it deactivates).
@@ -74,7 +85,16 @@ pub trait ProjectStore: Send + Sync {
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// `NotFound` for an unknown project, `ProjectInactive` for an inactive one.
-    async fn create_token(&self, new: NewToken, ctx: &AuditContext) -> StoreResult<Token>;
+    async fn create_token(&self, new: NewToken, ctx: &AuditContext) -> StoreResult<Token> {
+        self.create_token_with(new, None, ctx).await
+    }
+    /// As [`Self::create_token`], with a budget of its own.
+    async fn create_token_with(
+        &self,
+        new: NewToken,
+        budget: Option<Budget>,
+        ctx: &AuditContext,
+    ) -> StoreResult<Token>;
     async fn get_token(&self, id: Uuid) -> StoreResult<Token>;
     async fn find_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<Token>>;
     async fn list_tokens(&self, filter: &TokenFilter) -> StoreResult<Vec<Token>>;

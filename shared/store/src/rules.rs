@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use llm_proxy_core::budget::{Budget, SpendPolicy};
 use llm_proxy_core::project::{NewProject, Project, ProjectUpdate, ProviderKeyInfo};
 use llm_proxy_core::token::{NewToken, Token, TokenUpdate};
 use llm_proxy_core::SecretString;
@@ -11,7 +12,7 @@ use llm_proxy_platform::Cipher;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::common::{trunc_opt, validate_project_name, validate_provider};
+use crate::common::{trunc_opt, validate_budget, validate_project_name, validate_provider};
 use crate::{StoreError, StoreResult};
 
 /// A provider key ready to store.
@@ -57,16 +58,20 @@ fn add_hints(project: &mut Project, keys: &[EncryptedKey], at: DateTime<Utc>) {
 /// A new project row (with hints of its keys) and the metadata of its audit row.
 pub(crate) fn new_project(
     new: &NewProject,
+    spend: &SpendPolicy,
     keys: &[EncryptedKey],
     now: DateTime<Utc>,
 ) -> StoreResult<(Project, Value)> {
     let name = validate_project_name(&new.name)?;
+    validate_budget(spend.budget.as_ref())?;
     let mut project = Project {
         id: Uuid::now_v7(),
         name,
         is_active: true,
         deactivated_at: None,
         rate_limit_rpm: new.rate_limit_rpm,
+        budget: spend.budget,
+        on_disconnect: spend.on_disconnect,
         created_at: now,
         updated_at: now,
         providers: BTreeMap::new(),
@@ -76,6 +81,8 @@ pub(crate) fn new_project(
         "name": project.name,
         "providers": project.providers.keys().collect::<Vec<_>>(),
         "rate_limit_rpm": project.rate_limit_rpm,
+        "budget": project.budget,
+        "on_disconnect": project.on_disconnect,
     });
     Ok((project, metadata))
 }
@@ -112,6 +119,16 @@ pub(crate) fn apply_project_update(
                 json!({ "from": project.rate_limit_rpm, "to": rpm }),
             );
             project.rate_limit_rpm = rpm;
+        }
+    }
+    budget_change(&mut changes, &mut project.budget, update.budget)?;
+    if let Some(policy) = update.on_disconnect {
+        if policy != project.on_disconnect {
+            changes.insert(
+                "on_disconnect".into(),
+                json!({ "from": project.on_disconnect, "to": policy }),
+            );
+            project.on_disconnect = policy;
         }
     }
     let mut deactivated = false;
@@ -169,7 +186,28 @@ pub(crate) fn check_project_for_token(project: Option<&Project>) -> StoreResult<
     }
 }
 
-pub(crate) fn new_token(new: &NewToken, now: DateTime<Utc>) -> StoreResult<(Token, Value)> {
+/// Sets or removes a budget; records the change.
+fn budget_change(
+    changes: &mut Map<String, Value>,
+    current: &mut Option<Budget>,
+    update: Option<Option<Budget>>,
+) -> StoreResult<()> {
+    if let Some(budget) = update {
+        validate_budget(budget.as_ref())?;
+        if budget != *current {
+            changes.insert("budget".into(), json!({ "from": current, "to": budget }));
+            *current = budget;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn new_token(
+    new: &NewToken,
+    budget: Option<Budget>,
+    now: DateTime<Utc>,
+) -> StoreResult<(Token, Value)> {
+    validate_budget(budget.as_ref())?;
     if new.token_hash.trim().is_empty() {
         return Err(StoreError::Invalid(
             "token hash must not be empty".to_owned(),
@@ -186,6 +224,7 @@ pub(crate) fn new_token(new: &NewToken, now: DateTime<Utc>) -> StoreResult<(Toke
         max_requests: new.max_requests,
         request_count: 0,
         rate_limit_rpm: new.rate_limit_rpm,
+        budget,
         created_at: now,
         last_used_at: None,
     };
@@ -194,6 +233,7 @@ pub(crate) fn new_token(new: &NewToken, now: DateTime<Utc>) -> StoreResult<(Toke
         "expires_at": token.expires_at,
         "max_requests": token.max_requests,
         "rate_limit_rpm": token.rate_limit_rpm,
+        "budget": token.budget,
     });
     Ok((token, metadata))
 }
@@ -212,8 +252,9 @@ pub(crate) fn apply_token_update(
     token: &mut Token,
     update: &TokenUpdate,
     now: DateTime<Utc>,
-) -> Value {
+) -> StoreResult<Value> {
     let mut changes = Map::new();
+    budget_change(&mut changes, &mut token.budget, update.budget)?;
     if let Some(active) = update.is_active {
         if active != token.is_active {
             changes.insert("is_active".into(), json!(active));
@@ -249,7 +290,7 @@ pub(crate) fn apply_token_update(
             token.rate_limit_rpm = rpm;
         }
     }
-    json!({ "changes": changes })
+    Ok(json!({ "changes": changes }))
 }
 
 /// Revokes in place; returns whether it was already revoked.

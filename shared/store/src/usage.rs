@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use llm_proxy_core::budget::Spend;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -169,6 +170,14 @@ pub trait UsageStore: Send + Sync {
         granularity: Granularity,
         limit: u32,
     ) -> StoreResult<Vec<UsageCell>>;
+    /// Prompt plus completion tokens and cost of a project (of one of its tokens, when given)
+    /// from the hour `since` falls in on (everything when `None`): what seeds budget counters.
+    async fn spend(
+        &self,
+        project_id: Uuid,
+        token_id: Option<Uuid>,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Spend>;
     /// Forgets the ids of events that occurred before `before` (in batches); returns how many.
     /// Events that old must not be recorded again (the sink drops them).
     async fn prune_usage_events(&self, before: DateTime<Utc>) -> StoreResult<u64>;

@@ -64,5 +64,8 @@ for_each_backend!(
     usage::usage_series_by_hour_and_day,
     usage::usage_breakdown_and_cells,
     usage::usage_prune_forgets_old_event_ids,
+    budgets::budgets_on_projects_round_trip,
+    budgets::budgets_on_tokens_round_trip,
+    budgets::spend_reads_the_ledger_per_period,
     harness::ping_and_backend,
 );

@@ -16,6 +16,7 @@ pub fn token(t: &Token) -> Value {
         "max_requests": t.max_requests,
         "request_count": t.request_count,
         "rate_limit_rpm": t.rate_limit_rpm,
+        "budget": t.budget,
         "created_at": t.created_at,
         "last_used_at": t.last_used_at,
     })
@@ -31,6 +32,7 @@ pub fn created_token(t: &Token, secret: &TokenSecret) -> Value {
         "expires_at": t.expires_at,
         "max_requests": t.max_requests,
         "rate_limit_rpm": t.rate_limit_rpm,
+        "budget": t.budget,
         "created_at": t.created_at,
     })
 }

@@ -3,18 +3,34 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use chrono::Utc;
+use llm_proxy_core::budget::Spend;
 use llm_proxy_core::token::TokenUsage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use tracing::instrument;
 
+use uuid::Uuid;
+
 use super::LimitKeys;
+use crate::budget::{counter_ttl_secs, BudgetLimit, Reservation};
 use crate::config::duration_us;
 use crate::outcome::{Outcome, Status};
 use crate::usage::UsageLedger;
 use crate::{Admission, AdmissionHealth, AdmissionRequest, Decision, LimitsConfig, LimitsError};
 
-const ADMIT_LUA: &str = include_str!("admit.lua");
+const ADMIT_LUA: &str = concat!(include_str!("budget.lua"), include_str!("admit.lua"));
+const EXTEND_LUA: &str = concat!(include_str!("budget.lua"), include_str!("extend.lua"));
+const SETTLE_LUA: &str = concat!(include_str!("budget.lua"), include_str!("settle.lua"));
+
+/// `-1` for "no limit", the way the scripts take it.
+fn limit_arg(v: Option<u64>) -> i64 {
+    v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn signed_delta(actual: u64, reserved: u64) -> i128 {
+    i128::from(actual) - i128::from(reserved)
+}
 
 /// Exact limits across any number of nodes: every admission is one atomic Lua script (sent as
 /// `EVALSHA`, loaded on `NOSCRIPT`) on Redis, with Redis `TIME` as the clock, so node clocks do
@@ -26,6 +42,8 @@ pub struct RedisAdmission {
     conn: ConnectionManager,
     keys: LimitKeys,
     script: Script,
+    extend_script: Script,
+    settle_script: Script,
     config: LimitsConfig,
     /// Makes every request's sorted-set member unique across nodes.
     nonce: String,
@@ -51,6 +69,8 @@ impl RedisAdmission {
             conn,
             keys,
             script: Script::new(ADMIT_LUA),
+            extend_script: Script::new(EXTEND_LUA),
+            settle_script: Script::new(SETTLE_LUA),
             config,
             nonce: format!("{:016x}", rand::random::<u64>()),
             seq: AtomicU64::new(0),
@@ -82,22 +102,73 @@ impl RedisAdmission {
         }
     }
 
+    fn counter_ttl_secs(&self) -> u64 {
+        (duration_us(self.config.counter_ttl) / 1_000_000).max(1)
+    }
+
+    /// The two budget counter keys a script declares (a scope without a budget gets a key
+    /// that is never touched).
+    fn budget_keys(
+        &self,
+        project_id: Uuid,
+        token_id: Uuid,
+        token: Option<&BudgetLimit>,
+        project: Option<&BudgetLimit>,
+    ) -> [String; 2] {
+        let period = |l: Option<&BudgetLimit>| l.map_or("none", |l| l.period.as_str()).to_owned();
+        [
+            self.keys.token_budget(project_id, token_id, &period(token)),
+            self.keys.project_budget(project_id, &period(project)),
+        ]
+    }
+
     pub(crate) async fn check(&self, req: &AdmissionRequest) -> Result<Outcome, LimitsError> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let member = format!("{}:{seq}", self.nonce);
-        let limit = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        let limit = limit_arg;
+        let ask = req
+            .budget
+            .clone()
+            .filter(|a| a.applies())
+            .unwrap_or_default();
+        let [token_budget, project_budget] = self.budget_keys(
+            req.project_id,
+            req.token_id,
+            ask.token.as_ref(),
+            ask.project.as_ref(),
+        );
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(self.keys.token_used(req.project_id, req.token_id))
             .key(self.keys.token_window(req.project_id, req.token_id))
             .key(self.keys.project_window(req.project_id))
+            .key(token_budget)
+            .key(project_budget)
             .arg(req.used)
             .arg(limit(req.max_requests))
             .arg(limit(req.token_rpm.map(u64::from)))
             .arg(limit(req.project_rpm.map(u64::from)))
             .arg(self.config.window_us())
             .arg(member)
-            .arg((duration_us(self.config.counter_ttl) / 1_000_000).max(1));
+            .arg(self.counter_ttl_secs())
+            .arg(ask.prompt_tokens)
+            .arg(ask.prompt_cost_nano_usd)
+            .arg(ask.min_output)
+            .arg(ask.max_output)
+            .arg(ask.output_nanos_per_token);
+        let now = Utc::now();
+        for scope in [ask.token.as_ref(), ask.project.as_ref()] {
+            match scope {
+                Some(l) => invocation
+                    .arg(1)
+                    .arg(limit(l.max_tokens))
+                    .arg(limit(l.max_cost_nano_usd))
+                    .arg(l.spent.tokens)
+                    .arg(l.spent.cost_nano_usd)
+                    .arg(counter_ttl_secs(l, self.counter_ttl_secs(), now)),
+                None => invocation.arg(0).arg(-1).arg(-1).arg(0).arg(0).arg(1),
+            };
+        }
         let mut conn = self.conn.clone();
         let values: Vec<i64> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
@@ -115,6 +186,86 @@ impl Admission for RedisAdmission {
             self.ledger.record(req.token_id);
         }
         Ok(outcome.into_decision(req))
+    }
+
+    #[instrument(skip_all, fields(token_id = %reservation.token_id, project_id = %reservation.project_id))]
+    async fn settle(&self, reservation: &Reservation, actual: Spend) -> Result<(), LimitsError> {
+        let r = reservation;
+        let [token_key, project_key] = self.budget_keys(
+            r.project_id,
+            r.token_id,
+            r.token.as_ref(),
+            r.project.as_ref(),
+        );
+        let now = Utc::now();
+        let ttl = |l: Option<&BudgetLimit>| {
+            l.map_or(1, |l| counter_ttl_secs(l, self.counter_ttl_secs(), now))
+        };
+        let mut invocation = self.settle_script.prepare_invoke();
+        invocation
+            .key(token_key)
+            .key(project_key)
+            .arg(signed_delta(actual.tokens, r.reserved.tokens).to_string())
+            .arg(signed_delta(actual.cost_nano_usd, r.reserved.cost_nano_usd).to_string())
+            .arg(u8::from(r.token.is_some()))
+            .arg(ttl(r.token.as_ref()))
+            .arg(u8::from(r.project.is_some()))
+            .arg(ttl(r.project.as_ref()));
+        let mut conn = self.conn.clone();
+        self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await?;
+        Ok(())
+    }
+
+    async fn extend(
+        &self,
+        reservation: &mut Reservation,
+        min_output: u64,
+        max_output: u64,
+    ) -> Result<Option<u64>, LimitsError> {
+        let r = &*reservation;
+        let [token_key, project_key] = self.budget_keys(
+            r.project_id,
+            r.token_id,
+            r.token.as_ref(),
+            r.project.as_ref(),
+        );
+        let now = Utc::now();
+        let mut invocation = self.extend_script.prepare_invoke();
+        invocation
+            .key(token_key)
+            .key(project_key)
+            .arg(min_output)
+            .arg(max_output)
+            .arg(r.output_nanos_per_token);
+        for scope in [r.token.as_ref(), r.project.as_ref()] {
+            match scope {
+                Some(l) => invocation
+                    .arg(1)
+                    .arg(limit_arg(l.max_tokens))
+                    .arg(limit_arg(l.max_cost_nano_usd))
+                    .arg(counter_ttl_secs(l, self.counter_ttl_secs(), now)),
+                None => invocation.arg(0).arg(-1).arg(-1).arg(1),
+            };
+        }
+        let mut conn = self.conn.clone();
+        let values: Vec<i64> = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        let granted = values
+            .first()
+            .ok_or_else(|| LimitsError::Protocol(format!("extend answered {values:?}")))?;
+        let Ok(granted) = u64::try_from(*granted) else {
+            return Ok(None);
+        };
+        let more = reservation.output_spend(granted);
+        reservation.reserved.tokens = reservation.reserved.tokens.saturating_add(more.tokens);
+        reservation.reserved.cost_nano_usd = reservation
+            .reserved
+            .cost_nano_usd
+            .saturating_add(more.cost_nano_usd);
+        reservation.output_tokens = reservation.output_tokens.saturating_add(granted);
+        Ok(Some(granted))
     }
 
     fn drain_usage(&self) -> Vec<TokenUsage> {

@@ -1,14 +1,22 @@
--- One admission, atomically: lifetime quota, token rate, project rate (sliding-window logs).
--- Every key shares the project's hash tag, so this runs on one Redis Cluster slot.
+-- One admission, atomically: lifetime quota, token budget, project budget, token rate, project
+-- rate (sliding-window logs). Every key shares the project's hash tag, so this runs on one Redis
+-- Cluster slot. budget.lua is prepended.
 --
 -- KEYS[1] token lifetime counter   KEYS[2] token window (zset)   KEYS[3] project window (zset)
+-- KEYS[4] token budget counter     KEYS[5] project budget counter (hashes)
 -- ARGV[1] used per the store (seed)   ARGV[2] max_requests (-1: none)
 -- ARGV[3] token rpm (-1: none)        ARGV[4] project rpm (-1: none)
 -- ARGV[5] window in microseconds      ARGV[6] unique member for this request
 -- ARGV[7] counter TTL in seconds
+-- ARGV[8] prompt tokens   ARGV[9] prompt nano-dollars   ARGV[10] min output   ARGV[11] max output
+-- ARGV[12] nano-dollars per output token
+-- ARGV[13] token budget applies (1/0)  ARGV[14] max tokens (-1)  ARGV[15] max cost (-1)
+-- ARGV[16] spent tokens per the ledger (seed)  ARGV[17] spent cost (seed)  ARGV[18] TTL
+-- ARGV[19..24] the same for the project budget
 --
--- Returns {status, used, t_count, t_reset_us, p_count, p_reset_us, retry_us}; status 0 admitted,
--- 1 quota exceeded, 2 token rate, 3 project rate; a count of -1 means "not evaluated".
+-- Returns {status, used, t_count, t_reset_us, p_count, p_reset_us, retry_us, granted_output,
+-- tb_tokens, tb_cost, pb_tokens, pb_cost}; status 0 admitted, 1 quota exceeded, 2 token rate,
+-- 3 project rate, 4 token budget, 5 project budget; -1 means "not evaluated".
 -- A rejected request writes nothing (trimming expired entries is not counting).
 
 local time = redis.call('TIME')
@@ -26,7 +34,33 @@ if seed > used then
   used = seed
 end
 if max_requests >= 0 and used >= max_requests then
-  return {1, used, -1, 0, -1, 0, 0}
+  return {1, used, -1, 0, -1, 0, 0, -1, -1, -1, -1, -1}
+end
+
+-- Budgets: as many output tokens as every budget has room for, at least min_out.
+local base_t = tonumber(ARGV[8])
+local base_c = tonumber(ARGV[9])
+local min_out = tonumber(ARGV[10])
+local grant = tonumber(ARGV[11])
+local per_token = tonumber(ARGV[12])
+local budgets = {
+  {present = ARGV[13] == '1', key = KEYS[4], max_t = tonumber(ARGV[14]), max_c = tonumber(ARGV[15]),
+   seed_t = tonumber(ARGV[16]), seed_c = tonumber(ARGV[17]), ttl = tonumber(ARGV[18]), status = 4},
+  {present = ARGV[19] == '1', key = KEYS[5], max_t = tonumber(ARGV[20]), max_c = tonumber(ARGV[21]),
+   seed_t = tonumber(ARGV[22]), seed_c = tonumber(ARGV[23]), ttl = tonumber(ARGV[24]), status = 5},
+}
+local any_budget = budgets[1].present or budgets[2].present
+local counters = {-1, -1, -1, -1}
+for i, b in ipairs(budgets) do
+  if b.present then
+    b.t, b.c = budget_load(b.key, b.seed_t, b.seed_c)
+    counters[i * 2 - 1], counters[i * 2] = b.t, b.c
+    local room = budget_room(b.t, b.c, b.max_t, b.max_c, base_t, base_c, per_token)
+    if room < min_out then
+      return {b.status, used, -1, 0, -1, 0, 0, -1, counters[1], counters[2], counters[3], counters[4]}
+    end
+    if room < grant then grant = room end
+  end
 end
 
 -- Trims a window; returns count, reset_us (oldest leaves) and retry_us (0 when not full).
@@ -54,14 +88,14 @@ if token_rpm >= 0 then
   local retry
   t_count, t_reset, retry = check(KEYS[2], token_rpm)
   if retry > 0 then
-    return {2, used, t_count, t_reset, -1, 0, retry}
+    return {2, used, t_count, t_reset, -1, 0, retry, -1, -1, -1, -1, -1}
   end
 end
 if project_rpm >= 0 then
   local retry
   p_count, p_reset, retry = check(KEYS[3], project_rpm)
   if retry > 0 then
-    return {3, used, t_count, t_reset, p_count, p_reset, retry}
+    return {3, used, t_count, t_reset, p_count, p_reset, retry, -1, -1, -1, -1, -1}
   end
 end
 
@@ -81,4 +115,16 @@ if project_rpm >= 0 then
   p_count = p_count + 1
   if p_count == 1 then p_reset = window end
 end
-return {0, used, t_count, t_reset, p_count, p_reset, 0}
+local granted = -1
+if any_budget then
+  granted = grant
+  for i, b in ipairs(budgets) do
+    if b.present then
+      b.t = b.t + base_t + grant
+      b.c = b.c + base_c + grant * per_token
+      budget_store(b.key, b.t, b.c, b.ttl)
+      counters[i * 2 - 1], counters[i * 2] = b.t, b.c
+    end
+  end
+end
+return {0, used, t_count, t_reset, p_count, p_reset, 0, granted, counters[1], counters[2], counters[3], counters[4]}

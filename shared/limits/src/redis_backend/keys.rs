@@ -8,7 +8,10 @@ use crate::LimitsError;
 ///
 /// - `{prefix}:rl:{<project_id>}:t:<token_id>:used`: the token's lifetime request count;
 /// - `{prefix}:rl:{<project_id>}:t:<token_id>:rpm`: the token's rate window (sorted set);
-/// - `{prefix}:rl:{<project_id>}:rpm`: the project's rate window (sorted set).
+/// - `{prefix}:rl:{<project_id>}:rpm`: the project's rate window (sorted set);
+/// - `{prefix}:rl:{<project_id>}:t:<token_id>:budget:<period>`: the token's budget counter for
+///   one period (hash: `t` tokens, `c` nano-dollars);
+/// - `{prefix}:rl:{<project_id>}:budget:<period>`: the project's budget counter.
 ///
 /// # Hash tags and Redis Cluster
 ///
@@ -76,6 +79,19 @@ impl LimitKeys {
     pub fn project_window(&self, project_id: Uuid) -> String {
         format!("{}:rpm", self.project_base(project_id))
     }
+
+    /// `period` is `2026-11`, `life`, or `none` for a scope without a budget (the key is
+    /// declared to the script but never touched).
+    pub fn token_budget(&self, project_id: Uuid, token_id: Uuid, period: &str) -> String {
+        format!(
+            "{}:t:{token_id}:budget:{period}",
+            self.project_base(project_id)
+        )
+    }
+
+    pub fn project_budget(&self, project_id: Uuid, period: &str) -> String {
+        format!("{}:budget:{period}", self.project_base(project_id))
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +120,8 @@ mod tests {
             keys.token_used(p, t),
             keys.token_window(p, t),
             keys.project_window(p),
+            keys.token_budget(p, t, "2026-11"),
+            keys.project_budget(p, "life"),
         ];
         for key in &all {
             assert!(key.starts_with("llmp:rl:{"), "{key}");

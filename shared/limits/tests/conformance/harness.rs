@@ -109,6 +109,7 @@ pub fn request() -> AdmissionRequest {
         used: 0,
         token_rpm: None,
         project_rpm: None,
+        budget: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod budget;
 pub mod harness;
 pub mod order;
 pub mod quota;

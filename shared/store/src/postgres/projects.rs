@@ -8,16 +8,18 @@ use llm_proxy_core::project::{Project, ProviderKeyInfo};
 use uuid::Uuid;
 
 use super::rows::{self, PROJECT_COLUMNS};
-use crate::common::opt_i32;
+use crate::common::{budget_columns, opt_i32};
 use crate::{ProjectFilter, StoreResult};
 
 pub(super) async fn insert(tx: &Transaction<'_>, p: &Project) -> StoreResult<()> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO projects (id, name, is_active, deactivated_at, rate_limit_rpm, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             created_at, updated_at, budget_period, budget_max_tokens, budget_max_cost_nano_usd, \
+             on_disconnect) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await?;
+    let (period, max_tokens, max_cost) = budget_columns(p.budget.as_ref())?;
     tx.execute(
         &stmt,
         &[
@@ -28,6 +30,10 @@ pub(super) async fn insert(tx: &Transaction<'_>, p: &Project) -> StoreResult<()>
             &opt_i32(p.rate_limit_rpm, "rate_limit_rpm")?,
             &p.created_at,
             &p.updated_at,
+            &period,
+            &max_tokens,
+            &max_cost,
+            &p.on_disconnect.as_str(),
         ],
     )
     .await?;
@@ -39,9 +45,11 @@ pub(super) async fn update(tx: &Transaction<'_>, p: &Project) -> StoreResult<()>
     let stmt = tx
         .prepare_cached(
             "UPDATE projects SET name = $2, is_active = $3, deactivated_at = $4, \
-             rate_limit_rpm = $5, updated_at = $6 WHERE id = $1",
+             rate_limit_rpm = $5, updated_at = $6, budget_period = $7, budget_max_tokens = $8, \
+             budget_max_cost_nano_usd = $9, on_disconnect = $10 WHERE id = $1",
         )
         .await?;
+    let (period, max_tokens, max_cost) = budget_columns(p.budget.as_ref())?;
     tx.execute(
         &stmt,
         &[
@@ -51,6 +59,10 @@ pub(super) async fn update(tx: &Transaction<'_>, p: &Project) -> StoreResult<()>
             &p.deactivated_at,
             &opt_i32(p.rate_limit_rpm, "rate_limit_rpm")?,
             &p.updated_at,
+            &period,
+            &max_tokens,
+            &max_cost,
+            &p.on_disconnect.as_str(),
         ],
     )
     .await?;

@@ -7,11 +7,12 @@ use llm_proxy_core::project::Project;
 use llm_proxy_core::token::Token;
 use tokio_postgres::Row;
 
-use crate::common::{from_i32, from_i64};
+use crate::common::{budget_from_columns, disconnect_from_column, from_i32, from_i64};
 use crate::{StoreError, StoreResult};
 
 pub(super) const PROJECT_COLUMNS: &str =
-    "id, name, is_active, deactivated_at, rate_limit_rpm, created_at, updated_at";
+    "id, name, is_active, deactivated_at, rate_limit_rpm, created_at, updated_at, \
+     budget_period, budget_max_tokens, budget_max_cost_nano_usd, on_disconnect";
 
 /// A project without its provider hints (they come from their own table).
 pub(super) fn project(row: &Row) -> StoreResult<Project> {
@@ -23,13 +24,15 @@ pub(super) fn project(row: &Row) -> StoreResult<Project> {
         rate_limit_rpm: row.try_get::<_, Option<i32>>(4)?.map(from_i32),
         created_at: row.try_get(5)?,
         updated_at: row.try_get(6)?,
+        budget: budget_from_columns(row.try_get(7)?, row.try_get(8)?, row.try_get(9)?),
+        on_disconnect: disconnect_from_column(row.try_get(10)?),
         providers: BTreeMap::new(),
     })
 }
 
 pub(super) const TOKEN_COLUMNS: &str = "id, project_id, token_hash, obfuscated, expires_at, \
      is_active, deactivated_at, max_requests, request_count, rate_limit_rpm, created_at, \
-     last_used_at";
+     last_used_at, budget_period, budget_max_tokens, budget_max_cost_nano_usd";
 
 pub(super) fn token(row: &Row) -> StoreResult<Token> {
     Ok(Token {
@@ -45,6 +48,7 @@ pub(super) fn token(row: &Row) -> StoreResult<Token> {
         rate_limit_rpm: row.try_get::<_, Option<i32>>(9)?.map(from_i32),
         created_at: row.try_get(10)?,
         last_used_at: row.try_get(11)?,
+        budget: budget_from_columns(row.try_get(12)?, row.try_get(13)?, row.try_get(14)?),
     })
 }
 

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use llm_proxy_core::audit::{action, AuditContext, AuditEvent, AuditFilter, NewAuditEvent};
+use llm_proxy_core::budget::{Budget, Spend, SpendPolicy};
 use llm_proxy_core::project::{NewProject, Project, ProjectUpdate};
 use llm_proxy_core::token::{NewToken, Token, TokenFilter, TokenUpdate, TokenUsage};
 use llm_proxy_core::SecretString;
@@ -31,10 +32,15 @@ fn token_or_not_found(t: Option<Token>) -> StoreResult<Token> {
 
 #[async_trait]
 impl ProjectStore for PostgresStore {
-    async fn create_project(&self, new: NewProject, ctx: &AuditContext) -> StoreResult<Project> {
+    async fn create_project_with(
+        &self,
+        new: NewProject,
+        spend: SpendPolicy,
+        ctx: &AuditContext,
+    ) -> StoreResult<Project> {
         let keys = rules::encrypt_keys(&self.cipher, &new.provider_keys)?;
         let now = now();
-        let (project, metadata) = rules::new_project(&new, &keys, now)?;
+        let (project, metadata) = rules::new_project(&new, &spend, &keys, now)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         projects::insert(&tx, &project)
@@ -151,8 +157,13 @@ impl ProjectStore for PostgresStore {
 
 #[async_trait]
 impl TokenStore for PostgresStore {
-    async fn create_token(&self, new: NewToken, ctx: &AuditContext) -> StoreResult<Token> {
-        let (token, metadata) = rules::new_token(&new, now())?;
+    async fn create_token_with(
+        &self,
+        new: NewToken,
+        budget: Option<Budget>,
+        ctx: &AuditContext,
+    ) -> StoreResult<Token> {
+        let (token, metadata) = rules::new_token(&new, budget, now())?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // A share lock: a concurrent deactivation cannot slip between check and insert.
@@ -197,7 +208,7 @@ impl TokenStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let mut token = token_or_not_found(tokens::get_for_update(&tx, id).await?)?;
-        let metadata = rules::apply_token_update(&mut token, &update, now());
+        let metadata = rules::apply_token_update(&mut token, &update, now())?;
         tokens::update(&tx, &token).await?;
         let row = audit_row(
             action::TOKEN_UPDATE,
@@ -401,6 +412,16 @@ impl UsageStore for PostgresStore {
     ) -> StoreResult<Vec<UsageCell>> {
         let client = self.client().await?;
         usage::cells(&client, filter, granularity, limit).await
+    }
+
+    async fn spend(
+        &self,
+        project_id: Uuid,
+        token_id: Option<Uuid>,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Spend> {
+        let client = self.client().await?;
+        usage::spend(&client, project_id, token_id, since).await
     }
 
     async fn prune_usage_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {

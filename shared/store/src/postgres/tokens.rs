@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::filter::Where;
 use super::rows::{self, TOKEN_COLUMNS};
-use crate::common::{from_i64, opt_i32, opt_i64, to_i64};
+use crate::common::{budget_columns, from_i64, opt_i32, opt_i64, to_i64};
 use crate::StoreResult;
 
 pub(super) async fn insert(tx: &Transaction<'_>, t: &Token) -> StoreResult<()> {
@@ -15,9 +15,11 @@ pub(super) async fn insert(tx: &Transaction<'_>, t: &Token) -> StoreResult<()> {
         .prepare_cached(
             "INSERT INTO tokens (id, project_id, token_hash, obfuscated, expires_at, is_active, \
              deactivated_at, max_requests, request_count, rate_limit_rpm, created_at, \
-             last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             last_used_at, budget_period, budget_max_tokens, budget_max_cost_nano_usd) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .await?;
+    let (period, max_tokens, max_cost) = budget_columns(t.budget.as_ref())?;
     tx.execute(
         &stmt,
         &[
@@ -33,6 +35,9 @@ pub(super) async fn insert(tx: &Transaction<'_>, t: &Token) -> StoreResult<()> {
             &opt_i32(t.rate_limit_rpm, "rate_limit_rpm")?,
             &t.created_at,
             &t.last_used_at,
+            &period,
+            &max_tokens,
+            &max_cost,
         ],
     )
     .await?;
@@ -44,9 +49,11 @@ pub(super) async fn update(tx: &Transaction<'_>, t: &Token) -> StoreResult<()> {
     let stmt = tx
         .prepare_cached(
             "UPDATE tokens SET expires_at = $2, is_active = $3, deactivated_at = $4, \
-             max_requests = $5, rate_limit_rpm = $6 WHERE id = $1",
+             max_requests = $5, rate_limit_rpm = $6, budget_period = $7, budget_max_tokens = $8, \
+             budget_max_cost_nano_usd = $9 WHERE id = $1",
         )
         .await?;
+    let (period, max_tokens, max_cost) = budget_columns(t.budget.as_ref())?;
     tx.execute(
         &stmt,
         &[
@@ -56,6 +63,9 @@ pub(super) async fn update(tx: &Transaction<'_>, t: &Token) -> StoreResult<()> {
             &t.deactivated_at,
             &opt_i64(t.max_requests, "max_requests")?,
             &opt_i32(t.rate_limit_rpm, "rate_limit_rpm")?,
+            &period,
+            &max_tokens,
+            &max_cost,
         ],
     )
     .await?;

@@ -8,7 +8,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::filter::Where;
-use crate::common::{from_i64, to_i64, token_from_ledger, usage_window, UsageKey};
+use llm_proxy_core::budget::Spend;
+
+use crate::common::{from_i64, hour_of, to_i64, token_from_ledger, usage_window, UsageKey};
 use crate::usage::{Granularity, UsageCell, UsageGroup, UsagePoint, UsageTotals};
 use crate::{StoreResult, UsageFilter, UsageRow};
 
@@ -273,6 +275,33 @@ pub(super) async fn cells(
             })
         })
         .collect()
+}
+
+pub(super) async fn spend(
+    c: &impl GenericClient,
+    project_id: Uuid,
+    token_id: Option<Uuid>,
+    since: Option<DateTime<Utc>>,
+) -> StoreResult<Spend> {
+    let since = since.map(hour_of);
+    let mut w = Where::default();
+    w.push("project_id =", &project_id);
+    if let Some(token_id) = &token_id {
+        w.push("token_id =", token_id);
+    }
+    if let Some(since) = &since {
+        w.push("hour >=", since);
+    }
+    let sql = format!(
+        "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0)::int8, \
+         COALESCE(SUM(cost_nano_usd), 0)::int8 FROM usage_hourly{}",
+        w.sql()
+    );
+    let row = c.query_one(&c.prepare_cached(&sql).await?, &w.args).await?;
+    Ok(Spend::new(
+        from_i64(row.try_get(0)?),
+        from_i64(row.try_get(1)?),
+    ))
 }
 
 /// Forgets one batch of event ids older than `before`; returns how many.

@@ -8,13 +8,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::rows::{self, micros, micros_opt, PROJECT_COLUMNS};
-use crate::common::opt_i32;
+use crate::common::{budget_columns, opt_i32};
 use crate::{ProjectFilter, StoreResult};
 
 pub(super) fn insert(conn: &Connection, p: &Project) -> StoreResult<()> {
+    let (period, max_tokens, max_cost) = budget_columns(p.budget.as_ref())?;
     conn.prepare_cached(
         "INSERT INTO projects (id, name, is_active, deactivated_at, rate_limit_rpm, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         updated_at, budget_period, budget_max_tokens, budget_max_cost_nano_usd, on_disconnect) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         p.id.to_string(),
@@ -24,15 +26,21 @@ pub(super) fn insert(conn: &Connection, p: &Project) -> StoreResult<()> {
         opt_i32(p.rate_limit_rpm, "rate_limit_rpm")?,
         micros(p.created_at),
         micros(p.updated_at),
+        period,
+        max_tokens,
+        max_cost,
+        p.on_disconnect.as_str(),
     ])?;
     Ok(())
 }
 
 /// Writes every column but `id` and `created_at`.
 pub(super) fn update(conn: &Connection, p: &Project) -> StoreResult<()> {
+    let (period, max_tokens, max_cost) = budget_columns(p.budget.as_ref())?;
     conn.prepare_cached(
         "UPDATE projects SET name = ?2, is_active = ?3, deactivated_at = ?4, rate_limit_rpm = ?5, \
-         updated_at = ?6 WHERE id = ?1",
+         updated_at = ?6, budget_period = ?7, budget_max_tokens = ?8, \
+         budget_max_cost_nano_usd = ?9, on_disconnect = ?10 WHERE id = ?1",
     )?
     .execute(params![
         p.id.to_string(),
@@ -41,6 +49,10 @@ pub(super) fn update(conn: &Connection, p: &Project) -> StoreResult<()> {
         micros_opt(p.deactivated_at),
         opt_i32(p.rate_limit_rpm, "rate_limit_rpm")?,
         micros(p.updated_at),
+        period,
+        max_tokens,
+        max_cost,
+        p.on_disconnect.as_str(),
     ])?;
     Ok(())
 }

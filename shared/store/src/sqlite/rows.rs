@@ -10,7 +10,7 @@ use rusqlite::types::Type;
 use rusqlite::Row;
 use uuid::Uuid;
 
-use crate::common::{from_i32, from_i64};
+use crate::common::{budget_from_columns, disconnect_from_column, from_i32, from_i64};
 
 pub(super) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -66,7 +66,8 @@ pub(super) fn ts_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateT
 }
 
 pub(super) const PROJECT_COLUMNS: &str =
-    "id, name, is_active, deactivated_at, rate_limit_rpm, created_at, updated_at";
+    "id, name, is_active, deactivated_at, rate_limit_rpm, created_at, updated_at, \
+     budget_period, budget_max_tokens, budget_max_cost_nano_usd, on_disconnect";
 
 /// A project without its provider hints (they come from their own table).
 pub(super) fn project(row: &Row<'_>) -> rusqlite::Result<Project> {
@@ -78,13 +79,19 @@ pub(super) fn project(row: &Row<'_>) -> rusqlite::Result<Project> {
         rate_limit_rpm: row.get::<_, Option<i32>>(4)?.map(from_i32),
         created_at: ts(row, 5)?,
         updated_at: ts(row, 6)?,
+        budget: budget_from_columns(
+            row.get::<_, Option<String>>(7)?.as_deref(),
+            row.get(8)?,
+            row.get(9)?,
+        ),
+        on_disconnect: disconnect_from_column(&row.get::<_, String>(10)?),
         providers: BTreeMap::new(),
     })
 }
 
 pub(super) const TOKEN_COLUMNS: &str = "id, project_id, token_hash, obfuscated, expires_at, \
      is_active, deactivated_at, max_requests, request_count, rate_limit_rpm, created_at, \
-     last_used_at";
+     last_used_at, budget_period, budget_max_tokens, budget_max_cost_nano_usd";
 
 pub(super) fn token(row: &Row<'_>) -> rusqlite::Result<Token> {
     Ok(Token {
@@ -100,6 +107,11 @@ pub(super) fn token(row: &Row<'_>) -> rusqlite::Result<Token> {
         rate_limit_rpm: row.get::<_, Option<i32>>(9)?.map(from_i32),
         created_at: ts(row, 10)?,
         last_used_at: ts_opt(row, 11)?,
+        budget: budget_from_columns(
+            row.get::<_, Option<String>>(12)?.as_deref(),
+            row.get(13)?,
+            row.get(14)?,
+        ),
     })
 }
 

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use llm_proxy_core::audit::{action, AuditContext, AuditEvent, AuditFilter, NewAuditEvent};
+use llm_proxy_core::budget::{Budget, Spend, SpendPolicy};
 use llm_proxy_core::project::{NewProject, Project, ProjectUpdate};
 use llm_proxy_core::token::{NewToken, Token, TokenFilter, TokenUpdate, TokenUsage};
 use llm_proxy_core::SecretString;
@@ -30,13 +31,18 @@ fn token_or_not_found(t: Option<Token>) -> StoreResult<Token> {
 
 #[async_trait]
 impl ProjectStore for SqliteStore {
-    async fn create_project(&self, new: NewProject, ctx: &AuditContext) -> StoreResult<Project> {
+    async fn create_project_with(
+        &self,
+        new: NewProject,
+        spend: SpendPolicy,
+        ctx: &AuditContext,
+    ) -> StoreResult<Project> {
         let keys = rules::encrypt_keys(&self.cipher, &new.provider_keys)?;
         let ctx = ctx.clone();
         self.pool
             .write(move |tx| {
                 let now = now();
-                let (project, metadata) = rules::new_project(&new, &keys, now)?;
+                let (project, metadata) = rules::new_project(&new, &spend, &keys, now)?;
                 projects::insert(tx, &project).map_err(rules::conflict_name(&project.name))?;
                 for k in &keys {
                     projects::upsert_key(
@@ -158,13 +164,18 @@ impl ProjectStore for SqliteStore {
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn create_token(&self, new: NewToken, ctx: &AuditContext) -> StoreResult<Token> {
+    async fn create_token_with(
+        &self,
+        new: NewToken,
+        budget: Option<Budget>,
+        ctx: &AuditContext,
+    ) -> StoreResult<Token> {
         let ctx = ctx.clone();
         self.pool
             .write(move |tx| {
                 let project = projects::get(tx, new.project_id)?;
                 rules::check_project_for_token(project.as_ref())?;
-                let (token, metadata) = rules::new_token(&new, now())?;
+                let (token, metadata) = rules::new_token(&new, budget, now())?;
                 tokens::insert(tx, &token).map_err(rules::conflict_token)?;
                 let row = audit_row(
                     action::TOKEN_CREATE,
@@ -209,7 +220,7 @@ impl TokenStore for SqliteStore {
         self.pool
             .write(move |tx| {
                 let mut token = token_or_not_found(tokens::get(tx, id)?)?;
-                let metadata = rules::apply_token_update(&mut token, &update, now());
+                let metadata = rules::apply_token_update(&mut token, &update, now())?;
                 tokens::update(tx, &token)?;
                 let row = audit_row(
                     action::TOKEN_UPDATE,
@@ -430,6 +441,17 @@ impl UsageStore for SqliteStore {
         let filter = filter.clone();
         self.pool
             .read(move |conn| usage::cells(conn, &filter, granularity, limit))
+            .await
+    }
+
+    async fn spend(
+        &self,
+        project_id: Uuid,
+        token_id: Option<Uuid>,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Spend> {
+        self.pool
+            .read(move |conn| usage::spend(conn, project_id, token_id, since))
             .await
     }
 

@@ -7,14 +7,16 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::rows::{self, micros, micros_opt, TOKEN_COLUMNS};
-use crate::common::{opt_i32, opt_i64, to_i64};
+use crate::common::{budget_columns, opt_i32, opt_i64, to_i64};
 use crate::StoreResult;
 
 pub(super) fn insert(conn: &Connection, t: &Token) -> StoreResult<()> {
+    let (period, max_tokens, max_cost) = budget_columns(t.budget.as_ref())?;
     conn.prepare_cached(
         "INSERT INTO tokens (id, project_id, token_hash, obfuscated, expires_at, is_active, \
-         deactivated_at, max_requests, request_count, rate_limit_rpm, created_at, last_used_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         deactivated_at, max_requests, request_count, rate_limit_rpm, created_at, last_used_at, \
+         budget_period, budget_max_tokens, budget_max_cost_nano_usd) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         t.id.to_string(),
@@ -29,15 +31,20 @@ pub(super) fn insert(conn: &Connection, t: &Token) -> StoreResult<()> {
         opt_i32(t.rate_limit_rpm, "rate_limit_rpm")?,
         micros(t.created_at),
         micros_opt(t.last_used_at),
+        period,
+        max_tokens,
+        max_cost,
     ])?;
     Ok(())
 }
 
 /// Writes the columns an update may change.
 pub(super) fn update(conn: &Connection, t: &Token) -> StoreResult<()> {
+    let (period, max_tokens, max_cost) = budget_columns(t.budget.as_ref())?;
     conn.prepare_cached(
         "UPDATE tokens SET expires_at = ?2, is_active = ?3, deactivated_at = ?4, \
-         max_requests = ?5, rate_limit_rpm = ?6 WHERE id = ?1",
+         max_requests = ?5, rate_limit_rpm = ?6, budget_period = ?7, budget_max_tokens = ?8, \
+         budget_max_cost_nano_usd = ?9 WHERE id = ?1",
     )?
     .execute(params![
         t.id.to_string(),
@@ -46,6 +53,9 @@ pub(super) fn update(conn: &Connection, t: &Token) -> StoreResult<()> {
         micros_opt(t.deactivated_at),
         opt_i64(t.max_requests, "max_requests")?,
         opt_i32(t.rate_limit_rpm, "rate_limit_rpm")?,
+        period,
+        max_tokens,
+        max_cost,
     ])?;
     Ok(())
 }

@@ -6,7 +6,9 @@ use rusqlite::{params, params_from_iter, Connection, Row};
 use uuid::Uuid;
 
 use super::rows::{self, micros};
-use crate::common::{from_i64, to_i64, token_from_ledger, usage_window, UsageKey};
+use llm_proxy_core::budget::Spend;
+
+use crate::common::{from_i64, hour_of, to_i64, token_from_ledger, usage_window, UsageKey};
 use crate::usage::{Granularity, UsageCell, UsageGroup, UsagePoint, UsageTotals};
 use crate::{StoreResult, UsageFilter, UsageRow};
 
@@ -209,6 +211,34 @@ pub(super) fn cells(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(cells)
+}
+
+pub(super) fn spend(
+    conn: &Connection,
+    project_id: Uuid,
+    token_id: Option<Uuid>,
+    since: Option<DateTime<Utc>>,
+) -> StoreResult<Spend> {
+    let filter = UsageFilter {
+        project_id: Some(project_id),
+        token_id,
+        ..UsageFilter::default()
+    };
+    let (mut where_sql, mut args) = conditions(&filter);
+    if let Some(since) = since {
+        args.push(Box::new(micros(hour_of(since))));
+        where_sql.push_str(&format!(" AND hour >= ?{}", args.len()));
+    }
+    let sql = format!(
+        "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), \
+         COALESCE(SUM(cost_nano_usd), 0) FROM usage_hourly{where_sql}"
+    );
+    let (tokens, cost): (i64, i64) = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args.iter()), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(Spend::new(from_i64(tokens), from_i64(cost)))
 }
 
 /// Forgets one batch of event ids older than `before`; returns how many.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod audit;
+pub mod budgets;
 pub mod harness;
 pub mod projects;
 pub mod tokens;

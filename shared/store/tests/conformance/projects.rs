@@ -150,6 +150,7 @@ pub async fn projects_update_fields_and_keys(h: &Harness) {
                 is_active: None,
                 provider_keys: keys,
                 rate_limit_rpm: Some(None),
+                ..Default::default()
             },
             &ctx(),
         )

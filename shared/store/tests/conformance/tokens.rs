@@ -145,6 +145,7 @@ pub async fn tokens_update_fields(h: &Harness) {
                 expires_at: Some(Some(expires)),
                 max_requests: Some(Some(5)),
                 rate_limit_rpm: Some(Some(10)),
+                ..Default::default()
             },
             &ctx(),
         )
@@ -167,6 +168,7 @@ pub async fn tokens_update_fields(h: &Harness) {
                 expires_at: Some(None),
                 max_requests: Some(None),
                 rate_limit_rpm: None,
+                ..Default::default()
             },
             &ctx(),
         )

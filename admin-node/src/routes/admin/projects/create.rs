@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use llm_proxy_core::project::NewProject;
 
-use super::{keys_from_form, rpm_from_form};
+use super::{keys_from_form, rpm_from_form, spend_from_form};
 use crate::error::AdminResult;
 use crate::ops;
 use crate::ui::session::FlashKind;
@@ -30,6 +30,7 @@ async fn create(form: &UiForm) -> AdminResult<uuid::Uuid> {
         provider_keys: keys_from_form(state, form)?,
         rate_limit_rpm: rpm_from_form(form)?,
     };
-    let project = ops::projects::create(state, &form.ui.audit, new).await?;
+    let spend = spend_from_form(form)?;
+    let project = ops::projects::create(state, &form.ui.audit, new, spend).await?;
     Ok(project.id)
 }

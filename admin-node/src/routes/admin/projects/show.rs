@@ -1,5 +1,5 @@
-//! `GET /admin/projects/{id}`: details, usage over the last 30 days, the edit form, actions and
-//! the project's tokens.
+//! `GET /admin/projects/{id}`: details with the budget and what this period spent, usage over
+//! the last 30 days, the edit form, actions and the project's tokens.
 
 use actix_web::web;
 use chrono::Utc;
@@ -48,6 +48,26 @@ pub async fn handle(ui: UiSession, id: web::Path<String>) -> UiResult {
         .await
         .map_err(AdminError::from)?;
     let month = Totals::from(&report::sum(points.iter().map(|p| p.totals)));
+    let budget = match project.budget {
+        Some(b) => {
+            let period = b.period.window(now);
+            let spent = store
+                .spend(id, None, period.start)
+                .await
+                .map_err(AdminError::from)?;
+            Some((b, period, spent))
+        }
+        None => None,
+    };
+    let (period_value, max_tokens_value, max_cost_value) = match project.budget {
+        Some(b) => (
+            b.period.as_str(),
+            b.max_tokens.map(|t| t.to_string()),
+            b.max_cost_nano_usd
+                .map(|n| format!("{}", llm_proxy_core::usage_cost::nanos_to_usd(n))),
+        ),
+        None => ("", None, None),
+    };
     let content = html! {
         div class="columns" {
             div {
@@ -63,6 +83,32 @@ pub async fn handle(ui: UiSession, id: web::Path<String>) -> UiResult {
                             }
                         }
                         dt { "Requests per minute" } dd { @if let Some(rpm) = project.rate_limit_rpm { (rpm) } @else { "unlimited" } }
+                        dt { "Budget" } dd id="project-budget" {
+                            @if let Some((b, period, spent)) = &budget {
+                                @if let Some(max) = b.max_tokens {
+                                    div {
+                                        (number(spent.tokens)) " of " (number(max)) " tokens"
+                                        " " meter min="0" max=(max) value=(spent.tokens.min(max)) {}
+                                    }
+                                }
+                                @if let Some(max) = b.max_cost_nano_usd {
+                                    div {
+                                        (usd(llm_proxy_core::usage_cost::nanos_to_usd(spent.cost_nano_usd))) " of " (usd(llm_proxy_core::usage_cost::nanos_to_usd(max)))
+                                        " " meter min="0" max=(max) value=(spent.cost_nano_usd.min(max)) {}
+                                    }
+                                }
+                                div class="muted" {
+                                    @match period.resets_at {
+                                        Some(at) => { "this month (UTC), resets " (time(Some(at))) }
+                                        None => { "lifetime" }
+                                    }
+                                    " · spend per the usage ledger; calls in flight hold reservations on top"
+                                }
+                            } @else {
+                                "none"
+                            }
+                        }
+                        dt { "On client disconnect" } dd { (project.on_disconnect.as_str()) }
                         dt { "Created" } dd { (time(Some(project.created_at))) }
                         dt { "Updated" } dd { (time(Some(project.updated_at))) }
                         @if let Some(at) = project.deactivated_at { dt { "Deactivated" } dd { (time(Some(at))) } }
@@ -114,6 +160,29 @@ pub async fn handle(ui: UiSession, id: web::Path<String>) -> UiResult {
                         div class="field" {
                             label for="rate_limit_rpm" { "Requests per minute" }
                             input type="number" id="rate_limit_rpm" name="rate_limit_rpm" min="1" value=[project.rate_limit_rpm] placeholder="unlimited";
+                        }
+                        div class="field" {
+                            label for="budget_period" { "Budget" }
+                            select id="budget_period" name="budget_period" {
+                                option value="" selected[period_value.is_empty()] { "none" }
+                                option value="month" selected[period_value == "month"] { "per calendar month (UTC)" }
+                                option value="lifetime" selected[period_value == "lifetime"] { "lifetime" }
+                            }
+                        }
+                        div class="field" {
+                            label for="budget_max_tokens" { "Budget: LLM tokens (prompt + completion)" }
+                            input type="number" id="budget_max_tokens" name="budget_max_tokens" min="1" value=[max_tokens_value] placeholder="no token cap";
+                        }
+                        div class="field" {
+                            label for="budget_max_cost_usd" { "Budget: USD" }
+                            input type="number" id="budget_max_cost_usd" name="budget_max_cost_usd" min="0" step="any" value=[max_cost_value] placeholder="no cost cap";
+                        }
+                        div class="field" {
+                            label for="on_disconnect" { "When a streaming client disconnects" }
+                            select id="on_disconnect" name="on_disconnect" {
+                                option value="cancel" selected[project.on_disconnect.as_str() == "cancel"] { "cancel the upstream at once" }
+                                option value="drain" selected[project.on_disconnect.as_str() == "drain"] { "drain it to record exact usage" }
+                            }
                         }
                         button type="submit" class="btn" { "Save" }
                     }

@@ -75,6 +75,7 @@ async fn create(form: &UiForm) -> AdminResult<ops::tokens::Created> {
         duration_minutes: validate::duration_minutes(minutes)?,
         max_requests,
         rate_limit_rpm: None,
+        budget: None,
     };
     ops::tokens::create(&form.ui.state, &form.ui.audit, request).await
 }

@@ -1,6 +1,8 @@
-//! `POST /manage/projects` `{name, api_key?, provider_keys?, rate_limit_rpm?}` → 201 project.
+//! `POST /manage/projects` `{name, api_key?, provider_keys?, rate_limit_rpm?, budget?,
+//! on_disconnect?}` → 201 project.
 
 use actix_web::{web, HttpResponse};
+use llm_proxy_core::budget::SpendPolicy;
 use llm_proxy_core::project::NewProject;
 use serde_json::Value;
 
@@ -17,7 +19,14 @@ pub async fn handle(
 ) -> AdminResult<HttpResponse> {
     let body = JsonObject::parse(
         body.into_inner(),
-        &["name", "api_key", "provider_keys", "rate_limit_rpm"],
+        &[
+            "name",
+            "api_key",
+            "provider_keys",
+            "rate_limit_rpm",
+            "budget",
+            "on_disconnect",
+        ],
     )?;
     let name = validate::project_name(&body.required_string("name")?)?;
     let provider_keys = validate::provider_keys(
@@ -35,6 +44,10 @@ pub async fn handle(
         provider_keys,
         rate_limit_rpm,
     };
-    let project = ops::projects::create(&state, &auth.audit, new).await?;
+    let spend = SpendPolicy {
+        budget: body.budget("budget")?.flatten(),
+        on_disconnect: body.disconnect_policy("on_disconnect")?.unwrap_or_default(),
+    };
+    let project = ops::projects::create(&state, &auth.audit, new, spend).await?;
     Ok(HttpResponse::Created().json(project))
 }

@@ -1,5 +1,6 @@
 //! `PATCH /manage/projects/{id}` `{name?, is_active?, revoke_tokens?, api_key?, provider_keys?,
-//! rate_limit_rpm?}` → 200 project. `is_active: false` deactivates.
+//! rate_limit_rpm?, budget?, on_disconnect?}` → 200 project. `is_active: false` deactivates;
+//! `budget: null` removes the budget.
 
 use actix_web::{web, HttpResponse};
 use llm_proxy_core::project::ProjectUpdate;
@@ -27,6 +28,8 @@ pub async fn handle(
             "api_key",
             "provider_keys",
             "rate_limit_rpm",
+            "budget",
+            "on_disconnect",
         ],
     )?;
     let update = ProjectUpdate {
@@ -44,6 +47,8 @@ pub async fn handle(
             .nullable_positive("rate_limit_rpm")?
             .map(|v| v.map(|n| validate::rpm("rate_limit_rpm", n)).transpose())
             .transpose()?,
+        budget: body.budget("budget")?,
+        on_disconnect: body.disconnect_policy("on_disconnect")?,
     };
     let revoke_tokens = body.bool("revoke_tokens")?.unwrap_or(false);
     let updated = ops::projects::update(&state, &auth.audit, id, update, revoke_tokens).await?;

@@ -1,5 +1,6 @@
-//! `POST /manage/tokens` `{project_id, duration_minutes, max_requests?, rate_limit_rpm?}` → 201
-//! `{id, token, expires_at, max_requests, …}`: the only response that carries the secret.
+//! `POST /manage/tokens` `{project_id, duration_minutes, max_requests?, rate_limit_rpm?,
+//! budget?}` → 201 `{id, token, expires_at, max_requests, …}`: the only response that carries
+//! the secret.
 
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
@@ -23,6 +24,7 @@ pub async fn handle(
             "duration_minutes",
             "max_requests",
             "rate_limit_rpm",
+            "budget",
         ],
     )?;
     let project_id = validate::uuid("project_id", &body.required_string("project_id")?)?;
@@ -38,6 +40,7 @@ pub async fn handle(
             .flatten()
             .map(|n| validate::rpm("rate_limit_rpm", n))
             .transpose()?,
+        budget: body.budget("budget")?.flatten(),
     };
     let created = ops::tokens::create(&state, &auth.audit, request).await?;
     Ok(HttpResponse::Created().json(views::created_token(&created.token, &created.secret)))

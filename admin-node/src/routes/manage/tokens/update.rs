@@ -1,5 +1,6 @@
 //! `PATCH /manage/tokens/{id}` `{is_active?, max_requests?, rate_limit_rpm?, duration_minutes?,
-//! expires_at?}` → 200 token. `duration_minutes` sets the expiry that many minutes from now.
+//! expires_at?, budget?}` → 200 token. `duration_minutes` sets the expiry that many minutes
+//! from now; `budget: null` removes the token's budget.
 
 use actix_web::{web, HttpResponse};
 use chrono::{TimeDelta, Utc};
@@ -28,6 +29,7 @@ pub async fn handle(
             "rate_limit_rpm",
             "duration_minutes",
             "expires_at",
+            "budget",
         ],
     )?;
     if body.has("duration_minutes") && body.has("expires_at") {
@@ -67,6 +69,7 @@ pub async fn handle(
             .nullable_positive("rate_limit_rpm")?
             .map(|v| v.map(|n| validate::rpm("rate_limit_rpm", n)).transpose())
             .transpose()?,
+        budget: body.budget("budget")?,
     };
     let token = ops::tokens::update(&state, &auth.audit, id, update).await?;
     Ok(HttpResponse::Ok().json(views::token(&token)))

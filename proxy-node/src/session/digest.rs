@@ -13,17 +13,41 @@ const MAX_MESSAGES: usize = 8;
 const MAX_PARTS: usize = 16;
 /// Bytes of text kept per part at most.
 const MAX_TEXT: usize = 2_000;
+/// Bytes of text kept per turn at most; the newest messages keep theirs first.
+const MAX_TURN_TEXT: usize = 12_000;
 
 /// The digest of `items[shared..]`.
 pub fn turn(items: &[&Value], shared: usize, secret: Option<&str>) -> SessionTurn {
     let added = items.get(shared..).unwrap_or_default();
     let skip = added.len().saturating_sub(MAX_MESSAGES);
+    let mut messages: Vec<TurnMessage> = added[skip..]
+        .iter()
+        .map(|item| message(item, secret))
+        .collect();
+    let mut budget = MAX_TURN_TEXT;
+    for part in messages.iter_mut().rev().flat_map(|m| m.parts.iter_mut()) {
+        let Some(text) = &mut part.text else {
+            continue;
+        };
+        if budget == 0 {
+            part.text = None;
+            part.truncated = true;
+            continue;
+        }
+        if text.len() > budget {
+            let mut end = budget;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push_str(ELLIPSIS);
+            part.truncated = true;
+        }
+        budget = budget.saturating_sub(text.len());
+    }
     SessionTurn {
         messages: items.len() as u64,
-        added: added[skip..]
-            .iter()
-            .map(|item| message(item, secret))
-            .collect(),
+        added: messages,
         omitted: skip as u64,
     }
 }
@@ -257,10 +281,27 @@ mod tests {
         let refs: Vec<&Value> = items.iter().collect();
         let t = turn(&refs, 0, None);
         assert_eq!((t.added.len(), t.omitted), (MAX_MESSAGES, 12));
-        let text = t.added[0].parts[0].text.as_deref().unwrap();
-        assert!(text.starts_with("12 "));
-        assert!(text.len() <= MAX_TEXT + ELLIPSIS.len());
-        assert!(t.added[0].parts[0].truncated);
+        let oldest = &t.added[0].parts[0];
+        assert!(
+            oldest.text.is_none() && oldest.truncated,
+            "the turn's text budget ran out"
+        );
+        let cut = t.added[2].parts[0].text.as_deref().unwrap();
+        assert!(cut.starts_with("14 "));
+        assert!(cut.len() <= MAX_TEXT + ELLIPSIS.len());
+        let total: usize = t
+            .added
+            .iter()
+            .flat_map(|m| &m.parts)
+            .filter_map(|p| p.text.as_ref())
+            .map(String::len)
+            .sum();
+        assert!(
+            total <= MAX_TURN_TEXT + MAX_MESSAGES * ELLIPSIS.len(),
+            "{total}"
+        );
+        let newest = t.added[MAX_MESSAGES - 1].parts[0].text.as_deref().unwrap();
+        assert!(newest.starts_with("19 ") && newest.len() > MAX_TEXT / 2);
         let short = turn(
             &[&json!({"role": "user", "content": "key sk-proj-abcdefghijklmnop"})],
             0,

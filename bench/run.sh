@@ -1,101 +1,135 @@
 #!/usr/bin/env bash
-# Gateway overhead benchmark: through-gateway minus direct latency at the same concurrency, for
-# non-streaming and streaming chat completions, against a fast local fake upstream.
-# Usage: bench/run.sh [--record]    (env: DURATION=10s, CONCURRENCY="1 64", PROFILE=embedded)
-# Everything runs on 127.0.0.1 and stops by itself.
+# Gateway overhead benchmark (issues 3, 5, 6, 10). One command:
+#   bench/run.sh [--record] [--quick] [--profiles "passthrough embedded distributed distributed-nopub"]
+# Starts a fast fake OpenAI upstream, the gateway in each profile (see bench/lib/gateway.sh),
+# drives load with oha and bench-stream, and prints the tables; --record appends them to
+# bench/RESULTS.md with date, commit and machine. Everything runs on 127.0.0.1, every run is
+# bounded in time, and every process started here is stopped on exit (by PID).
+# Env: DURATION=5s REPEATS=3 CONCURRENCY="1 16 64 256" SSE_CONCURRENCY="1 64"
+#      NOPUB_CONCURRENCY="1 64" PACED_C=32 PACED_N=96 HOLD_STREAMS=2000 EVENTS_N=50000
+#      MAX_CONCURRENT=4096 UPSTREAM_KEEP_ALIVE=75 BENCH_PG_URL BENCH_REDIS_URL BENCH_NO_BUILD=1
+#      KEEP_WORK=1 (keep the work directory; its out/ holds every raw result)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$PWD"
 
-DURATION="${DURATION:-10s}"
-CONCURRENCY="${CONCURRENCY:-1 64}"
-PROFILE="${PROFILE:-embedded}"
-RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
+RECORD=0
+PROFILES="passthrough embedded distributed distributed-nopub"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --record) RECORD=1 ;;
+    --quick) DURATION="${DURATION:-2s}"; REPEATS="${REPEATS:-1}"; CONCURRENCY="${CONCURRENCY:-1 64}"
+             PACED_N="${PACED_N:-32}"; HOLD_STREAMS="${HOLD_STREAMS:-500}"; EVENTS_N="${EVENTS_N:-5000}" ;;
+    --profiles) PROFILES="${2:?--profiles needs a list}"; shift ;;
+    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+DURATION="${DURATION:-5s}"; REPEATS="${REPEATS:-3}"; CONCURRENCY="${CONCURRENCY:-1 16 64 256}"
+SSE_CONCURRENCY="${SSE_CONCURRENCY:-1 64}"; NOPUB_CONCURRENCY="${NOPUB_CONCURRENCY:-1 64}"
+PACED_C="${PACED_C:-32}"; PACED_N="${PACED_N:-96}"; HOLD_STREAMS="${HOLD_STREAMS:-2000}"
+EVENTS_N="${EVENTS_N:-50000}"; MAX_CONCURRENT="${MAX_CONCURRENT:-4096}"
+
+# Settings come from this script only, never from the caller's environment.
+for v in $(compgen -e | grep '^LLM_PROXY_' || true); do unset "$v"; done
+
+WORK="$(mktemp -d -t llmp-bench.XXXXXX)"; OUT="$WORK/out"; mkdir -p "$OUT"
+# shellcheck source=bench/lib/common.sh
+source bench/lib/common.sh
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+source bench/lib/gateway.sh
+source bench/lib/measure.sh
+source bench/lib/events.sh
+
+need python3 "install python3 (it reads oha's JSON and prints the tables)"
+need curl "apt-get install -y curl"
+need cargo "install the Rust toolchain"
+case " $PROFILES " in *" distributed"*)
+  need psql "apt-get install -y postgresql-client (distributed profile)"
+  need redis-cli "apt-get install -y redis-tools (distributed profile)"
+  psql "$PG_SERVER_URL" -qAtc 'select 1' >/dev/null 2>&1 || die "no Postgres at $PG_SERVER_URL (set BENCH_PG_URL)"
+  redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 || die "no Redis at $REDIS_URL (set BENCH_REDIS_URL)"
+  REDIS_PID="$(redis_pid || true)" ;;
+esac
+[ "$(ulimit -n)" -ge $((HOLD_STREAMS * 2 + 512)) ] || ulimit -n $((HOLD_STREAMS * 2 + 512)) 2>/dev/null \
+  || die "open-file limit $(ulimit -n) is too low for $HOLD_STREAMS streams (ulimit -n)"
+
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llm-proxy-target}"
 TOOLS="$HOME/.cache/llm-proxy-tools"
-
-if ! command -v oha >/dev/null && [ ! -x "$TOOLS/bin/oha" ]; then
-  echo "==> installing oha (load generator) from crates.io" >&2
-  cargo install oha --locked --root "$TOOLS" >&2
-fi
 OHA="$(command -v oha || echo "$TOOLS/bin/oha")"
-
-echo "==> building release binaries" >&2
-cargo build --release -q -p llm-proxy -p llm-proxy-bench
+if [ ! -x "$OHA" ]; then
+  say "installing oha (load generator) from crates.io into $TOOLS"
+  cargo install oha --locked --root "$TOOLS" >&2 || die "cannot install oha (cargo install oha)"
+  OHA="$TOOLS/bin/oha"
+fi
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  say "building release binaries (llm-proxy, bench-upstream, bench-stream)"
+  cargo build --release -q -p llm-proxy -p llm-proxy-bench || die "cargo build --release failed"
+fi
 BIN="$CARGO_TARGET_DIR/release"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-UP_PORT="$(free_port)"; GW_PORT="$(free_port)"
-"$BIN/bench-upstream" "$UP_PORT" 64 0 & PIDS+=($!)
-MGMT="bench-management-token-0123456789"
-LLM_PROXY_DATA_DIR="$WORK/data" LLM_PROXY_SERVER__PORT="$GW_PORT" LLM_PROXY_MANAGEMENT_TOKEN="$MGMT" \
-  LLM_PROXY_PROVIDERS__OPENAI__BASE_URL="http://127.0.0.1:$UP_PORT" LLM_PROXY_TELEMETRY__LEVEL=warn \
-  "$BIN/llm-proxy" up >"$WORK/gateway.log" 2>&1 & GW_PID=$!; PIDS+=($GW_PID)
-
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && break; sleep 0.1; done
-PROJECT="$(curl -sf -X POST "http://127.0.0.1:$GW_PORT/manage/projects" -H "Authorization: Bearer $MGMT" \
-  -H 'Content-Type: application/json' -d '{"name":"bench","api_key":"sk-bench-0123456789abcdef"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
-TOKEN="$(curl -sf -X POST "http://127.0.0.1:$GW_PORT/manage/tokens" -H "Authorization: Bearer $MGMT" \
-  -H 'Content-Type: application/json' -d "{\"project_id\":\"$PROJECT\",\"duration_minutes\":1440}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
-
-BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
-SBODY='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
-
-run_oha() { # url concurrency body [auth] -> json file
-  local url="$1" c="$2" body="$3" out="$4"; shift 4
-  "$OHA" --no-tui --output-format json -z "$DURATION" -c "$c" -m POST -H 'Content-Type: application/json' "$@" -d "$body" "$url" >"$out"
-}
-
-RESULTS="$WORK/results.tsv"
-for kind in json sse; do
-  body="$BODY"; [ "$kind" = sse ] && body="$SBODY"
-  for c in $CONCURRENCY; do
-    echo "==> $kind c=$c direct" >&2
-    run_oha "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$c" "$body" "$WORK/direct-$kind-$c.json"
-    echo "==> $kind c=$c gateway" >&2
-    run_oha "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$c" "$body" "$WORK/gw-$kind-$c.json" -H "Authorization: Bearer $TOKEN"
-    printf '%s\t%s\t%s\t%s\n' "$kind" "$c" "$WORK/direct-$kind-$c.json" "$WORK/gw-$kind-$c.json" >>"$RESULTS"
-  done
+for b in llm-proxy bench-upstream bench-stream; do
+  [ -x "$BIN/$b" ] || die "$BIN/$b is missing (cargo build --release -p llm-proxy -p llm-proxy-bench)"
 done
-GW_CPU="$(awk '{print $14+$15}' /proc/$GW_PID/stat)"; CLK="$(getconf CLK_TCK)"
-GW_RSS="$(awk '/VmHWM/{print $2}' /proc/$GW_PID/status)"
 
-TABLE="$(python3 - "$RESULTS" "$PROFILE" "$GW_CPU" "$CLK" "$GW_RSS" <<'PY'
-import json, sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-profile, cpu_ticks, clk, rss_kb = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-def load(p):
-    d = json.load(open(p))
-    pct = d["latencyPercentiles"]
-    ok = sum(v for k, v in d.get("statusCodeDistribution", {}).items() if k.startswith("2"))
-    total = sum(d.get("statusCodeDistribution", {}).values()) + sum(d.get("errorDistribution", {}).values())
-    return pct, d["summary"]["requestsPerSec"], total - ok, total, d.get("firstBytePercentiles") or {}
-print("| profile | body | c | direct rps | gateway rps | direct p50 ms | gateway p50 ms | added p50 ms | direct p99 ms | gateway p99 ms | added p99 ms | gateway p99.9 ms | added TTFB p99 ms | non-2xx/errors |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-total_reqs = 0
-for kind, c, dp, gp in rows:
-    dpct, drps, derr, _, dfb = load(dp)
-    gpct, grps, gerr, gtotal, gfb = load(gp)
-    ttfb = f"{(gfb['p99'] - dfb['p99']) * 1000:.3f}" if kind == "sse" and gfb.get("p99") is not None and dfb.get("p99") is not None else "-"
-    total_reqs += gtotal
-    ms = lambda v: v * 1000
-    print(f"| {profile} | {kind} | {c} | {drps:,.0f} | {grps:,.0f} | {ms(dpct['p50']):.3f} | {ms(gpct['p50']):.3f} | {ms(gpct['p50']-dpct['p50']):.3f} | {ms(dpct['p99']):.3f} | {ms(gpct['p99']):.3f} | {ms(gpct['p99']-dpct['p99']):.3f} | {ms(gpct['p99.9']):.3f} | {ttfb} | {gerr} |")
-cpu_s = cpu_ticks / clk
-print()
-print(f"gateway CPU: {cpu_s:.2f} s over {total_reqs:,} requests = {cpu_s / max(total_reqs,1) * 1e6:.0f} µs/request; peak RSS {rss_kb/1024:.1f} MiB")
+{
+  printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+  printf 'commit\t%s%s\n' "$(git rev-parse --short HEAD)" "$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + uncommitted changes')"
+  printf 'binary\t%s\n' "$(date -u -r "$BIN/llm-proxy" '+%Y-%m-%d %H:%M UTC')"
+  printf 'cpu\t%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  printf 'nproc\t%s\n' "$(nproc)"
+  printf 'load_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'repeats\t%s\n' "$REPEATS"
+  printf 'duration\t%s\n' "$DURATION"
+} >"$OUT/machine.tsv"
+STARTED=$SECONDS
+
+UP_PORT="$(free_port)"
+UPSTREAM_KEEP_ALIVE="${UPSTREAM_KEEP_ALIVE:-75}"
+spawn upstream "$BIN/bench-upstream" "$UP_PORT" 64 0 1 "$UPSTREAM_KEEP_ALIVE"
+wait_http_post() {
+  for _ in $(seq 1 100); do
+    curl -sf -o /dev/null -X POST -d '{}' "http://127.0.0.1:$UP_PORT$CHAT" && return 0; sleep 0.1
+  done
+  die "the fake upstream did not start on port $UP_PORT"
+}
+wait_http_post
+
+for profile in $PROFILES; do
+  say "profile $profile"
+  start_profile "$profile"
+  sleep 1
+  note "$profile" idle_rss_kb "$(rss_kb "$GW_PID")"
+  warm_up
+  if [ "$profile" = distributed-nopub ]; then
+    matrix "$profile" json "$NOPUB_CONCURRENCY"
+  else
+    matrix "$profile" json "$CONCURRENCY"
+    matrix "$profile" sse "$SSE_CONCURRENCY"
+    note "$profile" peak_rss_kb "$(hwm_kb "$GW_PID")"
+    [ "$PACED_N" -gt 0 ] && paced_streams "$profile"
+    [ "$HOLD_STREAMS" -gt 0 ] && hold_streams "$profile"
+    [ "$profile" = distributed ] && [ "$EVENTS_N" -gt 0 ] && events_pipeline
+  fi
+  scrape_metrics "$profile"
+  stop_profile
+done
+for log in "$WORK"/*.log; do cp "$log" "$OUT/log-$(basename "$log")"; done
+printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.tsv"
+printf 'elapsed\t%ss\n' "$((SECONDS - STARTED))" >>"$OUT/machine.tsv"
+
+TABLES="$(python3 bench/report.py "$OUT")" || die "report.py failed on $OUT"
+HEADER="$(python3 - "$OUT/machine.tsv" "$PROFILES" <<'PY'
+import sys
+m = dict(l.rstrip("\n").split("\t", 1) for l in open(sys.argv[1]) if "\t" in l)
+print(f"## {m['date']} · commit {m['commit']} (llm-proxy binary built {m['binary']}) · {m['nproc']} cores ({m['cpu']}) · load average "
+      f"{m['load_start']} at start, {m.get('load_end', '?')} at end · {m['duration']} per cell × "
+      f"{m['repeats']} repeats · {m.get('elapsed', '?')} in all · profiles: {sys.argv[2]}")
 PY
 )"
-echo "$TABLE"
+printf '%s\n\n%s\n' "$HEADER" "$TABLES"
 if [ "$RECORD" = 1 ]; then
-  {
-    echo
-    echo "## $(date -u +%Y-%m-%d) · commit $(git rev-parse --short HEAD) · $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) · duration $DURATION per cell"
-    echo
-    echo "$TABLE"
-  } >>bench/RESULTS.md
-  echo "==> appended to bench/RESULTS.md" >&2
+  printf '\n%s\n\n%s\n' "$HEADER" "$TABLES" >>"$ROOT/bench/RESULTS.md"
+  say "appended to bench/RESULTS.md"
 fi

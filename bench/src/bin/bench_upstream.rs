@@ -1,6 +1,9 @@
 //! A fast fake OpenAI upstream for benchmarks: `POST /v1/chat/completions` answers a fixed JSON
-//! completion, or an SSE stream when the body asks for `"stream":true`.
-//! Usage: `bench-upstream PORT [CHUNKS] [CHUNK_DELAY_MS]`.
+//! completion, or an SSE stream when the body asks for `"stream":true`. The query parameters
+//! `chunks` and `delay_ms` override the stream shape per request (the gateway forwards them).
+//! Usage: `bench-upstream PORT [CHUNKS] [CHUNK_DELAY_MS] [WORKERS] [KEEP_ALIVE_SECS]`.
+//! Keep-alive defaults to 75 s (nginx's default, and longer than the gateway's 60 s pool idle
+//! time); with actix's own 5 s the gateway reuses connections the upstream already closed.
 
 use std::time::Duration;
 
@@ -17,7 +20,6 @@ struct StreamShape {
 }
 
 async fn chat(req: HttpRequest, body: web::Bytes, shape: web::Data<StreamShape>) -> HttpResponse {
-    let _ = req;
     let wants_stream = body
         .windows(b"\"stream\":true".len())
         .any(|w| w == b"\"stream\":true");
@@ -26,7 +28,7 @@ async fn chat(req: HttpRequest, body: web::Bytes, shape: web::Data<StreamShape>)
             .content_type("application/json")
             .body(COMPLETION);
     }
-    let shape = **shape;
+    let shape = shape_for(req.query_string(), **shape);
     let events = stream::unfold(0usize, move |i| async move {
         if i > shape.chunks + 1 {
             return None;
@@ -49,11 +51,28 @@ async fn chat(req: HttpRequest, body: web::Bytes, shape: web::Data<StreamShape>)
         .streaming(events)
 }
 
+/// The default shape with `chunks=N` / `delay_ms=M` from the query applied.
+fn shape_for(query: &str, default: StreamShape) -> StreamShape {
+    let mut shape = default;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("chunks", v)) => shape.chunks = v.parse().unwrap_or(shape.chunks),
+            Some(("delay_ms", v)) => {
+                shape.delay = v.parse().map(Duration::from_millis).unwrap_or(shape.delay);
+            }
+            _ => {}
+        }
+    }
+    shape
+}
+
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(9999);
     let chunks: usize = args.next().and_then(|c| c.parse().ok()).unwrap_or(64);
     let delay_ms: u64 = args.next().and_then(|d| d.parse().ok()).unwrap_or(0);
+    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+    let keep_alive: u64 = args.next().and_then(|k| k.parse().ok()).unwrap_or(75);
     let shape = StreamShape {
         chunks,
         delay: Duration::from_millis(delay_ms),
@@ -65,7 +84,8 @@ fn main() -> std::io::Result<()> {
                 .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                 .route("/v1/chat/completions", web::post().to(chat))
         })
-        .workers(1)
+        .workers(workers)
+        .keep_alive(Duration::from_secs(keep_alive))
         .backlog(4096)
         .max_connections(50_000)
         .bind(("127.0.0.1", port))?

@@ -1,0 +1,72 @@
+# Issue 6: events per second end to end (proxy -> Redis Streams -> dispatcher -> file sink).
+# 1. drain: with no dispatcher running, EVENTS_N calls leave a backlog in the stream; a
+#    dispatcher then starts and the rate at which JSONL lines land in the file sink is measured.
+# 2. live: proxy load at c=64 with the dispatcher running; how far the sink lags behind.
+
+stream_len() {
+  redis-cli -u "$REDIS_URL" XLEN "$PREFIX:events:0" 2>/dev/null || echo 0
+}
+
+sink_bytes() { find "$1" -name '*.jsonl' -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
+sink_lines() { find "$1" -name '*.jsonl' -exec cat {} + 2>/dev/null | wc -l; }
+now_ms() { date +%s%3N; }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }'; }
+
+# Polls the sink until it stops growing for 5 s (or the timeout). Prints
+# "first_ms first_bytes last_ms last_bytes": the first poll that saw data and the last growth
+# (epoch ms; the start when nothing was written).
+watch_sink() { # dir start_ms timeout_s
+  local dir="$1" start="$2" deadline size last=0 first="" first_bytes=0 lastgrow="" idle=0
+  deadline=$(( start + $3 * 1000 ))
+  while [ "$(now_ms)" -lt "$deadline" ]; do
+    size="$(sink_bytes "$dir")"
+    if [ "$size" -gt "$last" ]; then
+      [ -n "$first" ] || { first="$(now_ms)"; first_bytes="$size"; }
+      lastgrow="$(now_ms)"; last="$size"; idle=0
+    else
+      idle=$((idle + 1)); [ -n "$first" ] && [ "$idle" -ge 25 ] && break
+    fi
+    sleep 0.1
+  done
+  echo "${first:-$start} $first_bytes ${lastgrow:-$start} $last"
+}
+
+events_pipeline() {
+  local dir="$WORK/events-sink" backlog start times lines first last
+  mkdir -p "$dir"
+  say "events: stream trimmed; $EVENTS_N calls through the proxy with no dispatcher running"
+  redis-cli -u "$REDIS_URL" XTRIM "$PREFIX:events:0" MAXLEN 0 >/dev/null || die "cannot trim the event stream"
+  "$OHA" --no-tui --output-format json -n "$EVENTS_N" -c 64 -m POST -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $TOKEN" -d "$BODY" "$GW_URL$CHAT" >"$OUT/events-fill.json" \
+    || die "oha failed while filling the event stream"
+  sleep 2 # the publisher batches
+  backlog="$(stream_len)"
+  note distributed events_backlog "$backlog"
+  say "events: $backlog entries waiting; starting the dispatcher (file sink, daily JSONL)"
+  start=$(now_ms)
+  start_dispatcher "$dir"
+  local first_bytes last_bytes
+  read -r first first_bytes last last_bytes <<<"$(watch_sink "$dir" "$start" 180)"
+  lines="$(sink_lines "$dir")"
+  note distributed events_drained "$lines"
+  # The rate is taken between the first poll that saw data and the last growth, over the bytes
+  # written in between (lines are of one size, near enough).
+  note distributed events_drain_s "$(secs $(( last > first ? last - first : 100 )))"
+  note distributed events_drain_fraction "$(awk -v a="$first_bytes" -v b="$last_bytes" 'BEGIN { printf "%.4f", (b > 0 ? (b - a) / b : 0) }')"
+  note distributed events_startup_s "$(secs $(( first - start )))"
+
+  say "events: live load c=64 for $DURATION with the dispatcher running"
+  local before; before="$lines"
+  start=$(now_ms)
+  oha_run "$OUT/events-live.json" "$DURATION" 64 "$BODY" "$GW_URL$CHAT" "Authorization: Bearer $TOKEN"
+  local load_end; load_end=$(now_ms)
+  local after_load; after_load="$(sink_lines "$dir")"
+  read -r first first_bytes last last_bytes <<<"$(watch_sink "$dir" "$load_end" 120)"
+  lines="$(sink_lines "$dir")"
+  note distributed live_load_s "$(secs $(( load_end - start )))"
+  note distributed live_delivered_during_load "$((after_load - before))"
+  note distributed live_delivered_total "$((lines - before))"
+  note distributed live_lag_after_load_s "$(secs $(( last > load_end ? last - load_end : 0 )))"
+  note distributed dispatcher_cpu_ticks "$(cpu_ticks "$DISPATCHER_PID")"
+  stop_pid "$DISPATCHER_PID"
+}

@@ -1,0 +1,3 @@
+//! Benchmark harness pieces shared by the `bench-*` binaries.
+
+pub mod stream;

@@ -89,10 +89,6 @@ impl<'a> Turn<'a> {
             chain,
         }
     }
-
-    pub fn session_id(&self) -> &str {
-        &self.info.id
-    }
 }
 
 /// The call's session fields. A call that is its own session is its first call and needs no

@@ -54,6 +54,13 @@ pub enum Command {
         #[command(subcommand)]
         command: manage::AuditCommand,
     },
+    /// Purge the response cache through the management API.
+    Cache {
+        #[command(flatten)]
+        client: manage::ClientOptions,
+        #[command(subcommand)]
+        command: manage::CacheCommand,
+    },
     /// Requests, tokens and cost from the usage ledger, per day or hour, through the
     /// management API.
     Usage {

@@ -34,6 +34,9 @@ fn main() -> ExitCode {
         Command::Audit { client, command } => {
             commands::client::run(|| cli::manage::run_audit(command, &client))
         }
+        Command::Cache { client, command } => {
+            commands::client::run(|| cli::manage::run_cache(command, &client))
+        }
         Command::Usage { client, args } => {
             commands::client::run(|| cli::manage::run_usage(args, &client))
         }

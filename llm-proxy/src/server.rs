@@ -6,10 +6,18 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use llm_proxy_platform::Settings;
+use proxy_node::resilience::drain::{self, Drain};
 
 /// Binds `server.host:server.port` and builds the server; routes come from `configure`, which
-/// runs once per worker (so per-worker clients are created inside it).
-pub fn bind<F>(settings: &Settings, configure: F) -> Result<(Server, u16), String>
+/// runs once per worker (so per-worker clients are created inside it). SIGTERM/SIGINT start a
+/// drain: every `drains` fails readiness first, then after `server.drain_delay_secs` (none when
+/// there is nothing to drain) the server stops accepting and lets requests in flight finish
+/// within `server.shutdown_timeout_secs`. Call inside the actix system.
+pub fn bind<F>(
+    settings: &Settings,
+    drains: Vec<Drain>,
+    configure: F,
+) -> Result<(Server, u16), String>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
@@ -29,7 +37,8 @@ where
         ))
         .keep_alive(Duration::from_secs(settings.server.keep_alive_secs))
         .max_connections(settings.server.max_connections)
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .disable_signals();
     if let Some(workers) = settings.server.workers {
         server = server.workers(workers);
     }
@@ -37,5 +46,11 @@ where
         .listen(listener)
         .map_err(|e| format!("cannot listen on {address}: {e}"))?
         .run();
+    let delay = if drains.is_empty() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(settings.server.drain_delay_secs)
+    };
+    actix_rt::spawn(drain::on_signal(drains, server.handle(), delay));
     Ok((server, port))
 }

@@ -5,6 +5,7 @@
 //! JSON for scripts. Every failure is one line, returned as `Err(String)`.
 
 mod audit;
+mod cache;
 mod client;
 pub(crate) mod output;
 mod project;
@@ -15,6 +16,7 @@ mod usage;
 use clap::Args;
 
 pub use audit::{run_audit, AuditCommand};
+pub use cache::{run_cache, CacheCommand};
 pub use project::{run_project, ProjectCommand};
 pub use token::{run_token, TokenCommand};
 pub use usage::{run_usage, UsageArgs};

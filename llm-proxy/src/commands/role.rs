@@ -72,7 +72,7 @@ pub fn run_proxy(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let health = proxy_node::configure_health(proxy.clone());
         let data_plane = proxy_node::configure_proxy(proxy.clone());
-        let (server, port) = server::bind(&settings, move |cfg| {
+        let (server, port) = server::bind(&settings, vec![proxy.drain_handle()], move |cfg| {
             health(cfg);
             data_plane(cfg);
         })?;
@@ -100,7 +100,7 @@ pub fn run_admin(args: ServeArgs) -> Result<(), String> {
         let admin = AdminState::start(settings.clone(), store, control);
         let health = admin_node::configure_health(admin.clone());
         let manage = admin_node::configure_admin(admin);
-        let (server, port) = server::bind(&settings, move |cfg| {
+        let (server, port) = server::bind(&settings, Vec::new(), move |cfg| {
             health(cfg);
             manage(cfg);
         })?;

@@ -52,7 +52,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let sink_metrics = dispatcher_metrics::configure(metrics);
         let manage = admin_node::configure_admin(admin);
         let data_plane = proxy_node::configure_proxy(proxy.clone());
-        let (server, port) = server::bind(&settings, move |cfg| {
+        let (server, port) = server::bind(&settings, vec![proxy.drain_handle()], move |cfg| {
             health(cfg);
             sink_metrics(cfg);
             manage(cfg);

@@ -8,18 +8,32 @@
 //! let reply = fleet.chat(&fleet.lb_url(), &token.secret).await;
 //! fleet.stop().await; // drops the database; children are also killed on drop
 //! ```
+//!
+//! The event pipeline (DESIGN §5) has a [`Pipeline`] of its own: one proxy node publishing to
+//! the test's Redis, `llm-proxy dispatcher` processes started on demand, the file sink and fake
+//! Loki, Lunary and Helicone, and [`deliveries`] to count what each sink received.
 
 pub mod binary;
+pub mod calls;
 pub mod child;
 pub mod client;
 pub mod db_guard;
+pub mod deliveries;
+pub mod dispatcher;
+pub mod dispatcher_status;
+pub mod file_sink;
 pub mod fleet;
 pub mod load;
 pub mod manage;
 pub mod metrics;
 pub mod nginx;
 pub mod node;
+pub mod pipeline;
+pub mod pipeline_env;
 pub mod ports;
+pub mod role_process;
+pub mod sinks;
+pub mod spill;
 pub mod stats;
 pub mod wait;
 
@@ -27,3 +41,4 @@ pub use client::{Reply, Tally};
 pub use fleet::{Fleet, FleetOptions};
 pub use manage::{Management, TestToken, TokenLimits};
 pub use node::Policy;
+pub use pipeline::{Pipeline, PipelineOptions};

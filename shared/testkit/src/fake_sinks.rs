@@ -5,7 +5,8 @@
 //! that breaks the format is rejected (400/401/500 as the vendor would) and recorded in
 //! [`FakeSink::rejections`]; an accepted one is recorded (decoded) in [`FakeSink::accepted`].
 //! Tests can make a fake fail ([`FakeMode::Fail`]), answer 200 with an error body
-//! ([`FakeMode::ErrorIn200`], Helicone's habit), hang ([`FakeMode::Hang`]) or recover
+//! ([`FakeMode::ErrorIn200`], Helicone's habit), hang ([`FakeMode::Hang`]), store a request
+//! and then hang ([`FakeMode::AcceptThenHang`]) or recover
 //! ([`FakeSink::recover`]).
 //!
 //! ```ignore
@@ -61,6 +62,9 @@ pub enum FakeMode {
     ErrorIn200,
     /// Never answer until the mode changes.
     Hang,
+    /// Validate and record the request as accepted, then answer only once the mode changes: a
+    /// vendor that stored a batch whose answer never reached the sender.
+    AcceptThenHang,
 }
 
 /// A request the fake turned away for breaking the format.
@@ -333,7 +337,7 @@ async fn handle(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> Htt
             FakeMode::ErrorIn200 => {
                 return HttpResponse::Ok().json(json!({"error": "storing the log failed"}));
             }
-            FakeMode::Ok => break,
+            FakeMode::Ok | FakeMode::AcceptThenHang => break,
         }
     }
     if req.method() != actix_web::http::Method::POST {
@@ -351,6 +355,9 @@ async fn handle(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> Htt
                 headers: headers(&req),
                 body: value,
             });
+            while *lock(&shared.mode) == FakeMode::AcceptThenHang {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
             response
         }
     }

@@ -194,16 +194,21 @@ for path in sorted(glob.glob(os.path.join(OUT, "*-metrics.txt"))):
             dropped[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     if dropped:
         notes.append(f"- {profile}: " + ", ".join(f"`{k}` = {v:,.0f}" for k, v in dropped.items()))
+ansi = re.compile(r"\x1b\[[0-9;]*m")
 for path in sorted(glob.glob(os.path.join(OUT, "log-*.log"))):
-    lines = [l.strip() for l in open(path, errors="replace") if re.search(r"WARN|ERROR", l)]
-    if lines:
-        kinds = []
-        for l in lines:
-            msg = re.sub(r"^\S+\s+", "", l)[:160]
-            if msg not in kinds:
-                kinds.append(msg)
-        notes.append(f"- {os.path.basename(path)[4:]}: {len(lines)} warnings/errors, e.g. `{kinds[0]}`"
-                     + (f" and `{kinds[1]}`" if len(kinds) > 1 else ""))
+    counts = {}
+    for line in open(path, errors="replace"):
+        line = ansi.sub("", line).strip()
+        m = re.match(r"^\S+\s+(WARN|ERROR)\s+(\S+?):?\s+(.*)$", line)
+        if not m:
+            continue
+        # Group by message, numeric fields (count=512) left out.
+        message = re.sub(r"\s+\w+=[\d.]+\S*", "", m.group(3))[:120]
+        key = f"{m.group(1)} {m.group(2)}: {message}"
+        counts[key] = counts.get(key, 0) + 1
+    if counts:
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+        notes.append(f"- {os.path.basename(path)[4:]}: " + "; ".join(f"{n}× `{k}`" for k, n in top))
 if notes:
     p("")
     p("### Dropped events and node warnings during the run")

@@ -57,7 +57,10 @@ fn headers() -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in [
         ("content-type", "application/json"),
-        ("authorization", "Bearer wt_AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH"),
+        (
+            "authorization",
+            "Bearer wt_AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH",
+        ),
         ("user-agent", "openai-python/1.50.0"),
         ("accept", "application/json"),
         ("x-stainless-lang", "python"),

@@ -93,7 +93,8 @@ hold_streams() { # profile
 }
 
 # Event and drop counters from the gateway's /metrics (events dropped under load are a result).
+# `up` serves the in-process dispatcher's counters on /metrics/dispatcher.
 scrape_metrics() { # profile
-  curl -sf "$GW_URL/metrics" 2>/dev/null | grep -E '^llm_proxy_[a-z_]*(events|dropped)[a-z_]*' \
-    >"$OUT/$1-metrics.txt" || true
+  { curl -sf "$GW_URL/metrics"; curl -sf "$GW_URL/metrics/dispatcher"; } 2>/dev/null \
+    | grep -E '^llm_proxy_[a-z_]*(events|dropped|spill)[a-z_]*' >"$OUT/$1-metrics.txt" || true
 }

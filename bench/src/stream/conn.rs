@@ -7,7 +7,8 @@ use tokio::net::TcpStream;
 
 use super::Options;
 
-const BODY: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}"#;
+const BODY: &str =
+    r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}"#;
 const EVENT: &[u8] = b"data:";
 const CHUNKED_END: &[u8] = b"\r\n0\r\n\r\n";
 
@@ -58,7 +59,9 @@ pub async fn one(target: &Target, on_open: impl FnOnce()) -> Result<StreamTiming
     let mut socket = TcpStream::connect(&target.authority)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    socket.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    socket
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
     let sent = Instant::now();
     socket
         .write_all(&target.request)
@@ -136,5 +139,8 @@ fn check_status(line: &[u8]) -> Result<(), String> {
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }

@@ -36,16 +36,20 @@ pub async fn run(options: Options) -> Report {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let (target, open, peak, tx) = (target.clone(), open.clone(), peak.clone(), tx.clone());
+                let (target, open, peak, tx) =
+                    (target.clone(), open.clone(), peak.clone(), tx.clone());
                 tokio::task::spawn_local(async move {
+                    let opened = Cell::new(false);
                     let on_open = || {
+                        opened.set(true);
                         open.set(open.get() + 1);
                         peak.set(peak.get().max(open.get()));
                     };
-                    let result = tokio::time::timeout_at(deadline.into(), conn::one(&target, on_open))
-                        .await
-                        .unwrap_or_else(|_| Err("timed out (bench deadline)".to_owned()));
-                    if result.as_ref().map_or(true, |t| t.first_event.is_some()) {
+                    let result =
+                        tokio::time::timeout_at(deadline.into(), conn::one(&target, on_open))
+                            .await
+                            .unwrap_or_else(|_| Err("timed out (bench deadline)".to_owned()));
+                    if opened.get() {
                         open.set(open.get().saturating_sub(1));
                     }
                     let _ = tx.send(result);
@@ -60,7 +64,12 @@ pub async fn run(options: Options) -> Report {
             results
         })
         .await;
-    Report::from_results(&results, peak.get(), started.elapsed(), options.expect_events)
+    Report::from_results(
+        &results,
+        peak.get(),
+        started.elapsed(),
+        options.expect_events,
+    )
 }
 
 fn ramp_step(ramp: Duration, concurrency: usize) -> Duration {

@@ -28,9 +28,7 @@ impl Options {
         };
         let mut args = args.peekable();
         while let Some(flag) = args.next() {
-            let value = args
-                .next()
-                .ok_or_else(|| format!("{flag} needs a value"))?;
+            let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
             match flag.as_str() {
                 "--url" => options.url = value,
                 "--token" => options.token = Some(value),

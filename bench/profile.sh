@@ -45,7 +45,7 @@ body="$BODY"; [ "$PROFILE_BODY" = sse ] && body="$SBODY"
 if [ "$TOOL" = callgrind ]; then
   # The gateway itself runs under valgrind: the same start as run.sh with a wrapper.
   real_bin="$BIN"; wrap="$WORK/bin"; mkdir -p "$wrap"
-  printf '#!/bin/sh\nexec valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=%s/callgrind.out.%%p %s/llm-proxy "$@"\n' \
+  printf '#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=%s/callgrind.out.%%p %s/llm-proxy "$@"\n' \
     "$PROFILE_OUT" "$real_bin" >"$wrap/llm-proxy"
   chmod +x "$wrap/llm-proxy"; BIN="$wrap"
 fi
@@ -72,17 +72,19 @@ if [ "$TOOL" = perf ]; then
   echo; echo "top functions (self):"; head -40 "$PROFILE_OUT/flat.txt"
 else
   callgrind_control -i on "$GW_PID" >/dev/null || die "callgrind_control could not reach the gateway"
-  "$OHA" --no-tui --output-format json -n "$PROFILE_REQUESTS" -c 1 -m POST -H 'Content-Type: application/json' \
+  timeout 600 "$OHA" --no-tui --output-format json -n "$PROFILE_REQUESTS" -c 1 -t 30s -m POST -H 'Content-Type: application/json' \
     -H "Authorization: Bearer $TOKEN" -d "$body" "$GW_URL$CHAT" >"$OUT/load.json" || die "oha failed"
   callgrind_control -i off "$GW_PID" >/dev/null
   callgrind_control -d "$GW_PID" >/dev/null
   sleep 1
   stop_pid "$GW_PID"
-  files=("$PROFILE_OUT"/callgrind.out.*)
-  callgrind_annotate --inclusive=no "${files[@]}" 2>/dev/null | head -60 >"$PROFILE_OUT/self.txt"
-  callgrind_annotate --inclusive=yes "${files[@]}" 2>/dev/null | head -80 >"$PROFILE_OUT/inclusive.txt"
+  # Only the dump taken after the load: instrumentation was off before and after it.
+  files=("$PROFILE_OUT"/callgrind.out.*.*)
+  callgrind_annotate --inclusive=no "${files[@]}" 2>/dev/null | cut -c1-200 | sed -n 1,70p >"$PROFILE_OUT/self.txt"
+  callgrind_annotate --inclusive=yes "${files[@]}" 2>/dev/null | cut -c1-200 | sed -n 1,150p >"$PROFILE_OUT/inclusive.txt"
   total="$(grep -m1 'PROGRAM TOTALS' "$PROFILE_OUT/self.txt" | awk '{gsub(",","",$1); print $1}')"
-  echo "instructions for $PROFILE_REQUESTS calls: $total (~$(( ${total:-0} / PROFILE_REQUESTS )) per call)"
+  case "$total" in ''|*[!0-9]*) die "callgrind collected nothing (see $PROFILE_OUT)" ;; esac
+  echo "instructions for $PROFILE_REQUESTS calls: $total (~$(( total / PROFILE_REQUESTS )) per call); answers: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["statusCodeDistribution"])' "$OUT/load.json")"
   cat "$PROFILE_OUT/self.txt"
 fi
 echo "(raw data in $PROFILE_OUT)"

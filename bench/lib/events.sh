@@ -36,7 +36,7 @@ events_pipeline() {
   mkdir -p "$dir"
   say "events: stream trimmed; $EVENTS_N calls through the proxy with no dispatcher running"
   redis-cli -u "$REDIS_URL" XTRIM "$PREFIX:events:0" MAXLEN 0 >/dev/null || die "cannot trim the event stream"
-  "$OHA" --no-tui --output-format json -n "$EVENTS_N" -c 64 -m POST -H 'Content-Type: application/json' \
+  timeout 300 "$OHA" --no-tui --output-format json -n "$EVENTS_N" -c 64 -t 30s -m POST -H 'Content-Type: application/json' \
     -H "Authorization: Bearer $TOKEN" -d "$BODY" "$GW_URL$CHAT" >"$OUT/events-fill.json" \
     || die "oha failed while filling the event stream"
   sleep 2 # the publisher batches

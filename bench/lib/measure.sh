@@ -18,7 +18,8 @@ note() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$OUT/facts.tsv"; } # profile ke
 oha_run() { # out duration concurrency body url [header...]
   local out="$1" duration="$2" c="$3" body="$4" url="$5"; shift 5
   local headers=(); for h in "$@"; do headers+=(-H "$h"); done
-  "$OHA" --no-tui --output-format json -z "$duration" -c "$c" -w -m POST \
+  # -t bounds each request, `timeout` the whole cell (oha waits for requests in flight).
+  timeout 120 "$OHA" --no-tui --output-format json -z "$duration" -c "$c" -w -t 30s -m POST \
     -H 'Content-Type: application/json' "${headers[@]}" -d "$body" "$url" >"$out" 2>"$out.err" \
     || die "oha failed against $url: $(head -c 300 "$out.err")"
 }

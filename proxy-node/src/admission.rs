@@ -8,16 +8,19 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use llm_proxy_core::token::Token;
 use llm_proxy_core::{ErrorCode, SecretString};
-use llm_proxy_limits::AdmissionRequest;
+use llm_proxy_limits::{AdmissionRequest, BudgetAsk};
 use llm_proxy_platform::ApiError;
 use llm_proxy_store::{DynStore, StoreError};
 use uuid::Uuid;
 
-/// What admission needs to know about a token's project.
+use crate::budget::BudgetFacts;
+
+/// What admission needs to know about a token's project (and the budgets of both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProjectFacts {
     pub active: bool,
     pub rate_limit_rpm: Option<u32>,
+    pub budgets: BudgetFacts,
 }
 
 /// What the store said about one token, for one provider.
@@ -40,10 +43,12 @@ pub struct Grant {
     pub token_rpm: Option<u32>,
     pub project_rpm: Option<u32>,
     pub provider_key: SecretString,
+    pub budgets: BudgetFacts,
 }
 
 impl Grant {
-    pub fn admission_request(&self) -> AdmissionRequest {
+    /// `budget`: what this call asks of the budgets ([`crate::budget::ask`]).
+    pub fn admission_request(&self, budget: Option<BudgetAsk>) -> AdmissionRequest {
         AdmissionRequest {
             token_id: self.token_id,
             project_id: self.project_id,
@@ -51,7 +56,7 @@ impl Grant {
             used: self.used,
             token_rpm: self.token_rpm,
             project_rpm: self.project_rpm,
-            budget: None,
+            budget,
         }
     }
 }
@@ -69,6 +74,16 @@ pub async fn load(
         Ok(project) => ProjectFacts {
             active: project.is_active,
             rate_limit_rpm: project.rate_limit_rpm,
+            budgets: BudgetFacts::load(
+                &store,
+                token.project_id,
+                token.id,
+                project.budget,
+                token.budget,
+                project.on_disconnect,
+                Utc::now(),
+            )
+            .await?,
         },
         Err(StoreError::NotFound { .. }) => ProjectFacts::default(),
         Err(e) => return Err(e),
@@ -118,6 +133,7 @@ pub fn decide(
         token_rpm: token.rate_limit_rpm,
         project_rpm: project.rate_limit_rpm,
         provider_key: key,
+        budgets: project.budgets,
     })
 }
 
@@ -156,10 +172,29 @@ mod tests {
     const ACTIVE: ProjectFacts = ProjectFacts {
         active: true,
         rate_limit_rpm: Some(9),
+        budgets: BudgetFacts {
+            project: None,
+            token: None,
+            project_seed: crate::budget::Seed {
+                since: None,
+                spent: llm_proxy_core::budget::Spend {
+                    tokens: 0,
+                    cost_nano_usd: 0,
+                },
+            },
+            token_seed: crate::budget::Seed {
+                since: None,
+                spent: llm_proxy_core::budget::Spend {
+                    tokens: 0,
+                    cost_nano_usd: 0,
+                },
+            },
+            on_disconnect: llm_proxy_core::budget::DisconnectPolicy::Cancel,
+        },
     };
     const INACTIVE: ProjectFacts = ProjectFacts {
         active: false,
-        rate_limit_rpm: None,
+        ..ACTIVE
     };
 
     fn code(r: Result<Grant, ApiError>) -> ErrorCode {
@@ -202,7 +237,7 @@ mod tests {
     fn the_grant_carries_every_limit() {
         let t = token();
         let grant = decide(&t, ACTIVE, &keys(), "openai", Utc::now()).unwrap();
-        let req = grant.admission_request();
+        let req = grant.admission_request(None);
         assert_eq!(req.token_id, t.id);
         assert_eq!(req.project_id, t.project_id);
         assert_eq!(req.max_requests, Some(2));

@@ -10,6 +10,7 @@
 
 pub mod actors;
 pub mod admission;
+pub mod budget;
 pub mod cache;
 pub mod credentials;
 pub mod error;

@@ -1,12 +1,15 @@
-//! Admission on the request path: one [`Admission::admit`] per request (quota, token rate,
-//! project rate, one atomic operation), and its decision as HTTP: 429 `quota_exceeded` or
-//! `rate_limit_exceeded`, 503 `limits_unavailable`, and the decision's headers (`Retry-After`,
-//! `x-ratelimit-*`, `x-llm-proxy-degraded`) on the refusal or on the admitted upstream answer.
+//! Admission on the request path: one [`Admission::admit`] per request (quota, budgets, token
+//! rate, project rate, one atomic operation), and its decision as HTTP: 429 `quota_exceeded`,
+//! `budget_exceeded` or `rate_limit_exceeded`, 503 `limits_unavailable`, and the decision's
+//! headers (`Retry-After`, `x-ratelimit-*`, `x-llm-proxy-budget-*`, `x-llm-proxy-degraded`) on
+//! the refusal or on the admitted upstream answer.
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use llm_proxy_core::usage_cost::nanos_to_usd;
 use llm_proxy_core::ErrorCode;
-use llm_proxy_limits::{Admission, BudgetStatus, Decision, LimitsError, Scope, Verdict};
+use llm_proxy_limits::{
+    Admission, BudgetAsk, BudgetStatus, Decision, LimitsError, Reservation, Scope, Verdict,
+};
 use llm_proxy_platform::ApiError;
 
 use crate::admission::Grant;
@@ -14,17 +17,33 @@ use crate::metrics::Metrics;
 
 pub type Headers = Vec<(HeaderName, HeaderValue)>;
 
-/// Admits and counts one request. `Ok` carries the headers for the upstream's answer.
+/// An admitted call: the headers for the upstream's answer, and what it holds of its budgets
+/// (settle it when the call ends).
+#[derive(Debug)]
+pub struct Admitted {
+    pub headers: Headers,
+    pub reservation: Option<Reservation>,
+}
+
+/// Admits and counts one request, reserving `budget` when the token or its project has one.
 pub async fn admit(
     admission: &dyn Admission,
     metrics: &Metrics,
     grant: &Grant,
-) -> Result<Headers, ApiError> {
-    let outcome = admission.admit(&grant.admission_request()).await;
-    to_http(outcome).map_err(|(reason, error)| {
-        metrics.admission_refused(reason);
-        error
-    })
+    budget: Option<BudgetAsk>,
+) -> Result<Admitted, ApiError> {
+    let outcome = admission.admit(&grant.admission_request(budget)).await;
+    let reservation = outcome.as_ref().ok().and_then(|d| d.reservation.clone());
+    match to_http(outcome) {
+        Ok(headers) => Ok(Admitted {
+            headers,
+            reservation,
+        }),
+        Err((reason, error)) => {
+            metrics.admission_refused(reason);
+            Err(error)
+        }
+    }
 }
 
 /// The decision as headers or as an error, with the metric reason of a refusal.

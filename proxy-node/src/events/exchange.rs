@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use llm_proxy_core::budget::DisconnectPolicy;
 use llm_proxy_core::event::{
     BodyRecord, CacheStatus, ClientInfo, RequestEvent, SessionInfo, Termination, SCHEMA_VERSION,
 };
 use uuid::Uuid;
 
+use crate::budget::BudgetCall;
 use crate::usage::ResponseFacts;
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,12 @@ pub struct Exchange {
     /// When the upstream request was sent and when its response head arrived.
     pub upstream_sent: Option<Instant>,
     pub upstream_head: Option<Instant>,
+    /// What the call holds of its budgets; settled when the call is recorded.
+    pub budget: Option<BudgetCall>,
+    /// The project's policy for a stream whose client goes away.
+    pub on_disconnect: DisconnectPolicy,
+    /// Set when the client went away mid-stream: the policy that was applied.
+    pub disconnect: Option<DisconnectPolicy>,
 }
 
 /// How the call ended.
@@ -67,6 +75,9 @@ impl Exchange {
             request: BodyRecord::default(),
             upstream_sent: None,
             upstream_head: None,
+            budget: None,
+            on_disconnect: DisconnectPolicy::default(),
+            disconnect: None,
         }
     }
 
@@ -115,6 +126,7 @@ impl Exchange {
             usage: facts.usage,
             finish_reason: facts.finish_reason,
             termination: outcome.termination,
+            disconnect: self.disconnect,
             error_code: outcome.error_code,
             cache: CacheStatus::Bypass,
             attempts: 0,

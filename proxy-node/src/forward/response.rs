@@ -19,6 +19,7 @@ use awc::error::PayloadError;
 use awc::ClientResponse;
 use bytes::Bytes;
 use futures_util::Stream;
+use llm_proxy_core::budget::DisconnectPolicy;
 use llm_proxy_core::event::{BodyRecord, CacheStatus, Termination};
 use llm_proxy_core::ErrorCode;
 use llm_proxy_platform::{ApiError, ErrorFlavor};
@@ -27,6 +28,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Sleep;
 
 use crate::actors::event_log::EventLogHandle;
+use crate::budget::{self, meter::BudgetMeter};
 use crate::cache::{self, Lookup, Recorder, ResponseCache};
 use crate::events::{Exchange, Outcome};
 use crate::forward::headers;
@@ -94,7 +96,11 @@ impl Finisher {
         }
     }
 
-    fn record_now(&self, exchange: Exchange, outcome: Outcome, notes: CallNotes, now: Instant) {
+    fn record_now(&self, mut exchange: Exchange, outcome: Outcome, notes: CallNotes, now: Instant) {
+        if let Some(reservation) = exchange.budget.take() {
+            let upstream_used = notes.cache != Some(CacheStatus::Hit);
+            reservation.settle(outcome.facts.usage.as_ref().filter(|_| upstream_used));
+        }
         let provider = if exchange.provider.is_empty() {
             "none".to_owned()
         } else {
@@ -200,13 +206,26 @@ pub struct UpstreamBody {
     capture: Capture,
     pending: Option<Pending>,
     finisher: Finisher,
+    /// The client went away and this policy was applied.
+    disconnected: Option<DisconnectPolicy>,
 }
 
 impl UpstreamBody {
     fn finish(&mut self, termination: Termination, error_code: Option<&str>) {
-        let Some(pending) = self.pending.take() else {
+        let Some(mut pending) = self.pending.take() else {
             return;
         };
+        let cut = pending
+            .exchange
+            .budget
+            .as_ref()
+            .is_some_and(|b| b.was_cut());
+        let termination = match (self.disconnected, cut) {
+            (Some(_), _) => Termination::ClientCancel,
+            (None, true) => Termination::Budget,
+            (None, false) => termination,
+        };
+        pending.exchange.disconnect = self.disconnected;
         let capture = std::mem::take(&mut self.capture);
         let (facts, body, truncated) = capture.finish(self.finisher.body_cap);
         let mut notes = pending.notes;
@@ -323,12 +342,48 @@ impl UpstreamBody {
     }
 }
 
-impl Drop for UpstreamBody {
-    /// The client went away before the end: the upstream connection is dropped with us.
-    fn drop(&mut self) {
-        if self.pending.is_some() {
-            self.finish(Termination::ClientCancel, None);
+impl UpstreamBody {
+    /// Everything of this body, moved into a new one that goes on reading the upstream.
+    fn detach(&mut self) -> Self {
+        Self {
+            stream: std::mem::replace(&mut self.stream, Box::pin(futures_util::stream::empty())),
+            is_sse: self.is_sse,
+            ended: self.ended,
+            upstream_done: self.upstream_done,
+            filter: self.filter.take(),
+            recorder: self.recorder.take(),
+            _permit: self._permit.take(),
+            size: self.size,
+            idle: self.idle,
+            idle_timer: std::mem::replace(
+                &mut self.idle_timer,
+                Box::pin(tokio::time::sleep(Duration::ZERO)),
+            ),
+            capture: std::mem::take(&mut self.capture),
+            pending: self.pending.take(),
+            finisher: self.finisher.clone(),
+            disconnected: Some(DisconnectPolicy::Drain),
         }
+    }
+}
+
+impl Drop for UpstreamBody {
+    /// The client went away before the end: under the project's `cancel` policy the upstream
+    /// connection is dropped with us; under `drain` it is read to the end first.
+    fn drop(&mut self) {
+        let Some(pending) = &self.pending else {
+            return;
+        };
+        let drain = pending.exchange.on_disconnect == DisconnectPolicy::Drain
+            && self.disconnected.is_none()
+            && !self.ended
+            && budget::drain::available();
+        if drain {
+            budget::drain::spawn(self.detach());
+            return;
+        }
+        self.disconnected.get_or_insert(DisconnectPolicy::Cancel);
+        self.finish(Termination::ClientCancel, None);
     }
 }
 
@@ -488,8 +543,13 @@ pub fn stream_back(
         _ => BodySize::Stream,
     };
     let idle = finisher.idle_timeout;
+    let payload: PayloadStream = Box::pin(upstream.take_payload());
+    let stream: PayloadStream = match exchange.budget.clone().filter(|_| is_sse) {
+        Some(call) => Box::pin(BudgetMeter::new(payload, call, finisher.flavor)),
+        None => payload,
+    };
     let body = UpstreamBody {
-        stream: Box::pin(upstream.take_payload()),
+        stream,
         is_sse,
         ended: false,
         upstream_done: false,
@@ -507,6 +567,7 @@ pub fn stream_back(
             notes,
         }),
         finisher,
+        disconnected: None,
     };
     response.body(body)
 }

@@ -21,7 +21,7 @@ use crate::forward::response::CallNotes;
 use crate::routing::{self, Route};
 use crate::state::ProxyState;
 use crate::usage::ResponseFacts;
-use crate::{credentials, limits, policy, redact, request_id, session};
+use crate::{budget, credentials, limits, policy, redact, request_id, session};
 
 use super::upstream;
 
@@ -29,7 +29,7 @@ pub(super) type Headers = Vec<(HeaderName, HeaderValue)>;
 
 enum Step {
     Preflight(HttpResponse),
-    Forward(Call),
+    Forward(Box<Call>),
 }
 
 pub(super) struct Call {
@@ -132,7 +132,7 @@ pub async fn proxy(
                 response
             }
             Ok(Step::Forward(call)) => {
-                upstream::forward(&req, call, &mut in_flight, cors, &state, &clients).await
+                upstream::forward(&req, *call, &mut in_flight, cors, &state, &clients).await
             }
             Err(error) => {
                 let exchange = in_flight.take();
@@ -197,9 +197,26 @@ async fn prepare(
     );
     exchange.model = facts.model;
     exchange.stream = facts.stream;
+    exchange.on_disconnect = grant.budgets.on_disconnect;
+    let budget_call = budget::ask::Call {
+        provider: &provider.name,
+        path: &route.path,
+        json: facts.json.as_ref(),
+        model: exchange.model.as_deref(),
+        stream: facts.stream,
+    };
+    let settings = &state.settings;
+    let (ask, price) = budget::ask::ask(
+        &grant.budgets,
+        &budget_call,
+        &settings.pricing,
+        &settings.budgets,
+        chrono::Utc::now(),
+    )?
+    .unzip();
 
     let (admitted, placed) = futures_util::future::join(
-        limits::admit(state.admission.as_ref(), &state.metrics, &grant),
+        limits::admit(state.admission.as_ref(), &state.metrics, &grant, ask),
         session::assign(
             state.sessions.as_ref(),
             &state.metrics,
@@ -209,13 +226,23 @@ async fn prepare(
     )
     .await;
     exchange.session = placed;
-    Ok(Step::Forward(Call {
+    let admitted = admitted?;
+    exchange.budget = admitted.reservation.map(|reservation| {
+        budget::BudgetCall::new(
+            Arc::clone(&state.admission),
+            reservation,
+            price.flatten(),
+            settings.budgets.stream_step_tokens,
+            grant.budgets.on_disconnect,
+        )
+    });
+    Ok(Step::Forward(Box::new(Call {
         route,
         grant,
         body,
         json: facts.json,
-        limit_headers: admitted?,
-    }))
+        limit_headers: admitted.headers,
+    })))
 }
 
 /// A refusal (or an upstream failure) in the provider's error envelope, recorded as an event.

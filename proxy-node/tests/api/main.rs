@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admission;
+mod budget;
 mod cache;
 mod chat;
 mod errors;

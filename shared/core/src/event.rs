@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::budget::DisconnectPolicy;
+
 pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +32,10 @@ pub struct RequestEvent {
     pub usage: Option<Usage>,
     pub finish_reason: Option<String>,
     pub termination: Termination,
+    /// Set when the client went away before the end: whether the gateway stopped the upstream
+    /// at once (`cancel`) or read it to the end for the exact usage (`drain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<DisconnectPolicy>,
     pub error_code: Option<String>,
     pub cache: CacheStatus,
     /// Requests sent upstream for this call: 1 normally, more after retries, 0 when the gateway
@@ -62,6 +68,8 @@ pub enum Termination {
     Timeout,
     /// The gateway answered without calling the upstream (auth, policy, limits).
     Rejected,
+    /// The gateway ended a stream cleanly where it would have passed a budget.
+    Budget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +255,7 @@ mod tests {
             }),
             finish_reason: Some("stop".into()),
             termination: Termination::Eof,
+            disconnect: None,
             error_code: None,
             cache: CacheStatus::Bypass,
             attempts: 1,

@@ -113,13 +113,7 @@ impl PriceTable {
 
     /// The most specific row for this model (see [`ModelPrice`]); the first one on a tie.
     pub fn find(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
-        let mut best: Option<&ModelPrice> = None;
-        for row in self.0.iter().filter(|r| r.matches(provider, model)) {
-            if best.is_none_or(|b| row.specificity() > b.specificity()) {
-                best = Some(row);
-            }
-        }
-        best
+        find_price(&self.0, provider, model)
     }
 
     /// `None` when no price is configured for the model.
@@ -153,6 +147,21 @@ impl PriceTable {
         }
         Ok(())
     }
+}
+
+/// [`PriceTable::find`] over borrowed rows.
+pub fn find_price<'a>(
+    rows: &'a [ModelPrice],
+    provider: &str,
+    model: &str,
+) -> Option<&'a ModelPrice> {
+    let mut best: Option<&ModelPrice> = None;
+    for row in rows.iter().filter(|r| r.matches(provider, model)) {
+        if best.is_none_or(|b| row.specificity() > b.specificity()) {
+            best = Some(row);
+        }
+    }
+    best
 }
 
 /// `*` matches any run of characters, `?` exactly one; ASCII case is ignored.

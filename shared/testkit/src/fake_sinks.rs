@@ -659,6 +659,7 @@ pub fn sample_event() -> RequestEvent {
         }),
         finish_reason: Some("stop".into()),
         termination: Termination::Eof,
+        disconnect: None,
         error_code: None,
         cache: CacheStatus::Bypass,
         attempts: 1,

@@ -26,6 +26,11 @@ impl PricingSettings {
         PriceTable::new(self.models.clone())
     }
 
+    /// The price of a model, without copying the table.
+    pub fn find(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
+        llm_proxy_core::usage_cost::find_price(&self.models, provider, model)
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.table()
             .validate()

@@ -220,6 +220,33 @@ mod tests {
     }
 
     #[test]
+    fn a_responses_stream_ends_incomplete_then_errs() {
+        let mut kind = StreamKind::default();
+        kind.observe(
+            "response.created",
+            &json!({"type": "response.created",
+                    "response": {"id": "resp_1", "model": "gpt-5", "created_at": 9}}),
+        );
+        kind.observe(
+            "response.output_text.delta",
+            &json!({"type": "response.output_text.delta", "delta": "hi"}),
+        );
+        let text = String::from_utf8(closing(&kind, ErrorFlavor::OpenAi, 3).to_vec()).unwrap();
+        let blocks: Vec<&str> = text.split("\n\n").filter(|b| !b.is_empty()).collect();
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks[0].starts_with("event: response.incomplete\n"));
+        let data: Value = serde_json::from_str(blocks[0].split_once("data: ").unwrap().1).unwrap();
+        assert_eq!(data["response"]["id"], "resp_1");
+        assert_eq!(data["response"]["status"], "incomplete");
+        assert_eq!(
+            data["response"]["incomplete_details"]["reason"],
+            "max_output_tokens"
+        );
+        assert!(blocks[1].starts_with("event: error\n"));
+        assert!(blocks[1].contains(r#""code":"budget_exceeded""#));
+    }
+
+    #[test]
     fn a_chat_stream_ends_every_choice_for_length() {
         let mut kind = StreamKind::default();
         for i in [0, 1] {

@@ -362,3 +362,90 @@ async fn admit_concurrently(
     }
     decisions
 }
+
+fn budgeted(project_id: Uuid, max_tokens: u64) -> AdmissionRequest {
+    AdmissionRequest {
+        project_id,
+        budget: Some(llm_proxy_limits::BudgetAsk {
+            project: Some(llm_proxy_limits::BudgetLimit {
+                period: "life".into(),
+                resets_at: None,
+                max_tokens: Some(max_tokens),
+                max_cost_nano_usd: None,
+                spent: llm_proxy_core::budget::Spend::new(300, 0),
+            }),
+            prompt_tokens: 10,
+            min_output: 10,
+            max_output: 10,
+            ..Default::default()
+        }),
+        ..request()
+    }
+}
+
+/// Budgets while Redis is away: a degraded node spends its share of what the ledger says is
+/// left, settles those reservations in its own memory, lets a stream reserved on Redis go on,
+/// and charges that stream's real usage to Redis once it answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn degraded_budgets_spend_a_share_and_settle_where_they_were_made() {
+    let mut server = RedisServer::start().await;
+    let admission = guarded(&server, UnavailablePolicy::Degraded);
+    let project = Uuid::new_v4();
+    // 300 of 900 spent per the ledger; 20 per call.
+    let req = budgeted(project, 900);
+    let on_redis = admission.admit(&req).await.unwrap();
+    assert!(!on_redis.degraded);
+    let mut stream = on_redis.reservation.unwrap();
+
+    server.stop().await;
+    let first = poll_until(&admission, &req, "a degraded decision", |r| {
+        r.as_ref().is_ok_and(|d| d.degraded)
+    })
+    .await
+    .unwrap();
+    // A third of the 600 left: 200 for this node, so 10 calls of 20 in all.
+    let mut admitted = vec![first];
+    for _ in 0..20 {
+        let d = admission.admit(&req).await.unwrap();
+        assert!(d.degraded);
+        if d.is_admitted() {
+            admitted.push(d);
+        }
+    }
+    assert_eq!(admitted.len(), 10);
+    // Settling a degraded reservation with nothing used frees its room on this node.
+    admission
+        .settle(
+            admitted[0].reservation.as_ref().unwrap(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert!(admission.admit(&req).await.unwrap().is_admitted());
+    // The stream reserved on Redis is not cut for Redis being away.
+    assert_eq!(
+        admission.extend(&mut stream, 1, 50).await.unwrap(),
+        Some(50)
+    );
+    assert_eq!(
+        stream.reserved.tokens, 20,
+        "nothing was counted for it meanwhile"
+    );
+
+    server.restart().await;
+    poll_until(&admission, &req, "Redis again", |r| {
+        r.as_ref().is_ok_and(|d| !d.degraded)
+    })
+    .await
+    .unwrap();
+    // This Redis kept nothing across its restart: its counter starts again from the ledger's
+    // 300, plus 20 for the call that found it back. The stream used 70 of the 20 it reserved:
+    // settling charges the 50 more.
+    admission
+        .settle(&stream, llm_proxy_core::budget::Spend::new(70, 0))
+        .await
+        .unwrap();
+    let probe = admission.admit(&budgeted(project, 900)).await.unwrap();
+    let left = probe.budget.unwrap().remaining_tokens.unwrap();
+    assert_eq!(left, 900 - 300 - 20 - 50 - 20);
+}

@@ -67,8 +67,12 @@ impl EventLog {
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.writing = false;
             match result {
-                Ok(()) => {
-                    act.metrics.events_written.inc_by(count);
+                Ok(outcome) => {
+                    let dropped = (outcome.dropped as u64).min(count);
+                    act.metrics.events_written.inc_by(count - dropped);
+                    if dropped > 0 {
+                        act.metrics.events_dropped("spill_full", dropped);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, sink = act.sink.name(), count, "dropped a batch of request events");

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use llm_proxy_core::event::RequestEvent;
 
-use super::{EventSink, SinkError};
+use super::{BatchOutcome, EventSink, SinkError};
 
 #[derive(Debug, Clone)]
 pub struct FileSink {
@@ -62,11 +62,12 @@ fn write_blocking(dir: &Path, events: &[RequestEvent]) -> Result<(), SinkError> 
 
 #[async_trait]
 impl EventSink for FileSink {
-    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<(), SinkError> {
+    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<BatchOutcome, SinkError> {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || write_blocking(&dir, &events))
             .await
-            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|e| SinkError::Task(e.to_string()))??;
+        Ok(BatchOutcome::default())
     }
 
     fn name(&self) -> &'static str {

@@ -31,11 +31,18 @@ pub enum SinkError {
     Task(String),
 }
 
+/// What became of a batch a sink accepted: the events it had to give up on (a full spill)
+/// rather than failing the whole batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub dropped: usize,
+}
+
 /// A durable destination for batches of events. `write_batch` returns only once the batch is
-/// durable (file: fsynced), so the caller may count it written.
+/// durable (file: fsynced), so the caller may count it written, less `BatchOutcome::dropped`.
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
-    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<(), SinkError>;
+    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<BatchOutcome, SinkError>;
     fn name(&self) -> &'static str;
 }
 
@@ -45,8 +52,8 @@ pub struct NullSink;
 
 #[async_trait]
 impl EventSink for NullSink {
-    async fn write_batch(&self, _events: Vec<RequestEvent>) -> Result<(), SinkError> {
-        Ok(())
+    async fn write_batch(&self, _events: Vec<RequestEvent>) -> Result<BatchOutcome, SinkError> {
+        Ok(BatchOutcome::default())
     }
 
     fn name(&self) -> &'static str {

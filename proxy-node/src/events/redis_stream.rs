@@ -19,7 +19,7 @@ use super::sink_stats::{RedisSinkCounters, RedisSinkStats};
 use super::spill::Spill;
 use super::spill_replay;
 use super::stream_publisher::{PublishFailure, StreamPublisher};
-use super::{EventSink, SinkError};
+use super::{BatchOutcome, EventSink, SinkError};
 
 /// At most one "spill is full" warning per this interval; the counter has every drop.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -131,7 +131,7 @@ impl RedisStreamSink {
         &self,
         gate: OwnedMutexGuard<Gate>,
         events: &[RequestEvent],
-    ) -> Result<(), SinkError> {
+    ) -> Result<BatchOutcome, SinkError> {
         let lines = events
             .iter()
             .map(serde_json::to_string)
@@ -152,7 +152,9 @@ impl RedisStreamSink {
         }
         drop(gate);
         self.shared.wake.notify_one();
-        Ok(())
+        Ok(BatchOutcome {
+            dropped: appended.dropped,
+        })
     }
 }
 
@@ -184,9 +186,9 @@ impl Drop for RedisStreamSink {
 impl EventSink for RedisStreamSink {
     /// Ok once the batch is in Redis or fsynced in the spill; events the full spill could not
     /// take are counted in `dropped` and logged, not reported as an error.
-    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<(), SinkError> {
+    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<BatchOutcome, SinkError> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(BatchOutcome::default());
         }
         let gate = Arc::clone(&self.shared.gate).lock_owned().await;
         if gate.spill.is_empty() {
@@ -200,7 +202,7 @@ impl EventSink for RedisStreamSink {
                 Ok(()) => {
                     counters.add_published(events.len());
                     counters.set_redis_available(true);
-                    return Ok(());
+                    return Ok(BatchOutcome::default());
                 }
                 Err(PublishFailure::Encode(e)) => return Err(SinkError::Encode(e)),
                 Err(PublishFailure::Unavailable(error)) => {

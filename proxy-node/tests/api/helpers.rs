@@ -21,6 +21,7 @@ use llm_proxy_store::DynStore;
 use llm_proxy_testkit::db::TestSqlite;
 use llm_proxy_testkit::fake_upstream::FakeUpstream;
 use llm_proxy_testkit::redis_prefix::RedisPrefix;
+use proxy_node::events::BatchOutcome;
 use proxy_node::{Application, EventSink, ProxyParts, ProxyState, SinkError};
 use serde_json::{json, Value};
 
@@ -96,11 +97,11 @@ impl CollectingSink {
 
 #[async_trait]
 impl EventSink for CollectingSink {
-    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<(), SinkError> {
+    async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<BatchOutcome, SinkError> {
         if let Ok(mut all) = self.events.lock() {
             all.extend(events);
         }
-        Ok(())
+        Ok(BatchOutcome::default())
     }
 
     fn name(&self) -> &'static str {

@@ -102,7 +102,8 @@ async fn fail_closed_answers_503_when_redis_is_unreachable() {
     })
     .await;
     let seeded = app.seed().await;
-    for _ in 0..2 {
+    // Every refused call gets the policy; the third failure in a row counts Redis as down.
+    for _ in 0..3 {
         let (s, h, b) = app
             .send_json(app.chat(&seeded.bearer()), &TestApp::chat_body(false))
             .await;
@@ -117,9 +118,9 @@ async fn fail_closed_answers_503_when_redis_is_unreachable() {
     let metrics = app.metrics().await;
     for needle in [
         r#"llm_proxy_admission_mode{mode="unavailable"} 1"#,
-        r#"llm_proxy_admission_refusals_total{reason="limits_unavailable"} 2"#,
+        r#"llm_proxy_admission_refusals_total{reason="limits_unavailable"} 3"#,
         "llm_proxy_admission_redis_outages_total 1",
-        "llm_proxy_admission_unavailable_total 2",
+        "llm_proxy_admission_unavailable_total 3",
     ] {
         assert!(metrics.contains(needle), "missing {needle}:\n{metrics}");
     }

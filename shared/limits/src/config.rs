@@ -32,7 +32,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             window: Duration::from_secs(60),
-            redis_timeout: Duration::from_millis(500),
+            redis_timeout: Duration::from_millis(1000),
             counter_ttl: Duration::from_secs(30 * 24 * 3600),
             idle_ttl: Duration::from_secs(600),
             unavailable_policy: UnavailablePolicy::FailClosed,
@@ -48,6 +48,7 @@ impl LimitsConfig {
         Self {
             unavailable_policy: settings.redis.unavailable_policy,
             degraded_node_count: settings.redis.degraded_node_count.max(1),
+            redis_timeout: Duration::from_millis(settings.redis.command_timeout_ms.max(1)),
             ..Self::default()
         }
     }

@@ -1,6 +1,6 @@
 //! [`GuardedAdmission`]: Redis admission under the deployment's `redis.unavailable_policy`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,10 @@ use crate::{
     Admission, AdmissionHealth, AdmissionMode, AdmissionRequest, BudgetLimit, Decision,
     LimitsConfig, LimitsError, MemoryAdmission, RedisAdmission, Reservation,
 };
+
+/// Failures in a row that count Redis as down: a refused connection fails every call at once,
+/// while one slow answer on a loaded machine must not switch the whole node to the policy.
+const DOWN_AFTER_FAILURES: u32 = 3;
 
 enum Link {
     Up,
@@ -54,6 +58,7 @@ pub struct GuardedAdmission {
     probe_min: Duration,
     probe_max: Duration,
     link: Mutex<Link>,
+    failures_in_a_row: AtomicU32,
     outages: AtomicU64,
     degraded_decisions: AtomicU64,
     unavailable_errors: AtomicU64,
@@ -70,6 +75,7 @@ impl GuardedAdmission {
             probe_min: config.probe_min,
             probe_max: config.probe_max.max(config.probe_min),
             link: Mutex::new(Link::Up),
+            failures_in_a_row: AtomicU32::new(0),
             outages: AtomicU64::new(0),
             degraded_decisions: AtomicU64::new(0),
             unavailable_errors: AtomicU64::new(0),
@@ -121,6 +127,12 @@ impl GuardedAdmission {
         let now = Instant::now();
         match &mut *link {
             Link::Up => {
+                let failures = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures < DOWN_AFTER_FAILURES {
+                    tracing::debug!(%error, failures, "Redis admission call failed");
+                    return;
+                }
+                self.failures_in_a_row.store(0, Ordering::Relaxed);
                 self.outages.fetch_add(1, Ordering::Relaxed);
                 match self.policy {
                     UnavailablePolicy::FailClosed => tracing::warn!(
@@ -221,6 +233,9 @@ impl Admission for GuardedAdmission {
             Ok(decision) => {
                 if probe {
                     self.on_answer();
+                }
+                if self.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+                    self.failures_in_a_row.store(0, Ordering::Relaxed);
                 }
                 Ok(decision)
             }

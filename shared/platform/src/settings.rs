@@ -97,6 +97,9 @@ pub struct RedisSettings {
     /// Proxy nodes expected in the fleet: with `degraded`, each node enforces
     /// `limit / degraded_node_count` (at least 1) while Redis is away. 0 counts as 1.
     pub degraded_node_count: u32,
+    /// Deadline of one admission call to Redis (connect and answer). Three misses in a row
+    /// count Redis as unavailable and the policy takes over.
+    pub command_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -224,6 +227,7 @@ impl Default for RedisSettings {
             key_prefix: "llmp".to_owned(),
             unavailable_policy: UnavailablePolicy::FailClosed,
             degraded_node_count: 1,
+            command_timeout_ms: 1000,
         }
     }
 }

@@ -301,6 +301,7 @@ mod tests {
         let back: RequestEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
     }
+
     #[test]
     fn session_turns_are_optional_and_round_trip() {
         let before: SessionInfo = serde_json::from_value(serde_json::json!({

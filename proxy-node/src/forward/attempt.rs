@@ -78,7 +78,9 @@ impl Resilient<'_> {
                     if !failure.is_upstream_fault() {
                         return Err(Refusal::Failed(failure));
                     }
-                    ticket.failure();
+                    if failure.counts_against_upstream() {
+                        ticket.failure();
+                    }
                     self.metrics
                         .upstream_error(self.provider, failure.metric_kind());
                     if !may_retry() {

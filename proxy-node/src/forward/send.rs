@@ -16,6 +16,9 @@ use super::client::BlockedAddress;
 #[derive(Debug)]
 pub enum Failure {
     Unreachable(String),
+    /// The connection broke after it was obtained and before a response head: most often a
+    /// pooled keep-alive connection the upstream closed at that moment.
+    Dropped(String),
     Timeout,
     /// The host resolved to an address the gateway must not call.
     Blocked(String),
@@ -25,6 +28,7 @@ impl Failure {
     pub fn metric_kind(&self) -> &'static str {
         match self {
             Failure::Unreachable(_) => "unreachable",
+            Failure::Dropped(_) => "dropped",
             Failure::Timeout => "timeout",
             Failure::Blocked(_) => "blocked",
         }
@@ -35,9 +39,16 @@ impl Failure {
         !matches!(self, Failure::Blocked(_))
     }
 
+    /// Evidence that the upstream is unhealthy, for its circuit breaker. A dropped connection
+    /// is not: stale pooled connections break now and then against a healthy upstream, and
+    /// counting them opened the breaker against one in the benchmarks (bench/RESULTS.md).
+    pub fn counts_against_upstream(&self) -> bool {
+        matches!(self, Failure::Unreachable(_) | Failure::Timeout)
+    }
+
     pub fn to_api_error(&self) -> ApiError {
         match self {
-            Failure::Unreachable(_) => ErrorCode::UpstreamUnreachable.into(),
+            Failure::Unreachable(_) | Failure::Dropped(_) => ErrorCode::UpstreamUnreachable.into(),
             Failure::Timeout => ErrorCode::UpstreamTimeout.into(),
             Failure::Blocked(_) => ApiError::new(
                 ErrorCode::UpstreamNotAllowed,
@@ -85,6 +96,12 @@ pub async fn send(out: &Outgoing<'_>) -> Result<ClientResponse, Failure> {
                 None => Err(Failure::Unreachable(format!("cannot resolve: {e}"))),
             }
         }
+        // awc reports a connection that closed while waiting for the head as `Disconnected`.
+        Ok(Err(
+            e @ (SendRequestError::Connect(ConnectError::Disconnected)
+            | SendRequestError::Send(_)
+            | SendRequestError::Response(_)),
+        )) => Err(Failure::Dropped(e.to_string())),
         Ok(Err(e)) => Err(Failure::Unreachable(e.to_string())),
     }
 }

@@ -449,3 +449,42 @@ async fn sigterm_drains_the_proxy_node_binary() {
     upstream.stop().await;
     db.remove();
 }
+
+/// An upstream that takes each connection, reads the request and hangs up without answering:
+/// what a pooled keep-alive connection closed by the upstream looks like to the gateway.
+fn hanging_up_upstream() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            drop(stream);
+        }
+    });
+    port
+}
+
+#[actix_web::test]
+async fn dropped_connections_are_502_and_do_not_open_the_breaker() {
+    let port = hanging_up_upstream();
+    let app = spawn_app_with(move |s, _| {
+        breaker(s, 2, 30);
+        if let Some(openai) = s.providers.get_mut("openai") {
+            openai.base_url = format!("http://127.0.0.1:{port}");
+        }
+    })
+    .await;
+    let s = app.seed().await;
+    for _ in 0..4 {
+        let (status, headers, body) = chat(&app, &s.bearer()).await;
+        assert_error(status, &headers, &body, 502, "upstream_unreachable");
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        !metrics.contains(r#"to="open""#),
+        "a dropped connection is no evidence against the upstream:\n{metrics}"
+    );
+    app.stop().await;
+}

@@ -56,19 +56,32 @@ async fn a_crashed_dispatchers_batch_is_taken_over() {
     );
     // Duplicates bounded by what A had in flight.
     assert!(ok.ids().len() <= events.len() + in_flight);
-    let report = dispatcher_node::status::collect(
-        &mut redis::Client::open(redis.url())
+    // B acknowledges right after its sink confirmed, so the pending count follows shortly.
+    let keys = llm_proxy_platform::redis::KeySpace::from_settings(&s);
+    let pending = || async {
+        let report = dispatcher_node::status::collect(
+            &mut redis::Client::open(redis.url())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap(),
+            &keys,
+            &["file"],
+        )
+        .await
+        .unwrap();
+        report
+            .sinks
+            .iter()
+            .find(|x| x.sink == "file")
             .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap(),
-        &llm_proxy_platform::redis::KeySpace::from_settings(&s),
-        &["file"],
-    )
-    .await
-    .unwrap();
-    let file = report.sinks.iter().find(|x| x.sink == "file").unwrap();
-    assert_eq!(file.pending, 0, "A's entries were acknowledged by B");
+            .pending
+    };
+    assert!(
+        eventually(WAIT, || async { pending().await == 0 }).await,
+        "A's entries were acknowledged by B: {} still pending",
+        pending().await
+    );
     b.stop(Duration::from_secs(2)).await;
 }
 

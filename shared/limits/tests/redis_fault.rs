@@ -260,6 +260,13 @@ async fn degraded_enforces_this_nodes_share_and_recovers_by_itself() {
     })
     .await
     .unwrap();
+    // Each failed call is decided by the policy; three failures in a row switch the mode.
+    for _ in 0..3 {
+        if admission.health().mode == AdmissionMode::Degraded {
+            break;
+        }
+        assert!(admission.admit(&probe).await.unwrap().degraded);
+    }
     let health = admission.health();
     assert_eq!(health.mode, AdmissionMode::Degraded);
     assert_eq!(health.outages, 1);

@@ -48,6 +48,33 @@ impl ChildProcess {
     }
 
     /// `Some(status)` once the process has exited.
+    /// Polls `{base_url}/readyz` until it answers 2xx; fails with the log's tail if the process
+    /// exits first or `timeout` passes.
+    pub async fn wait_ready(&mut self, base_url: &str, timeout: Duration) -> Result<(), String> {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .finish();
+        let url = format!("{base_url}/readyz");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Err(format!("exited with {status}\n{}", self.log_tail(30)));
+            }
+            if let Ok(response) = client.get(&url).send().await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "/readyz not 200 within {timeout:?}\n{}",
+                    self.log_tail(30)
+                ));
+            }
+            tokio::time::sleep(crate::wait::POLL_INTERVAL).await;
+        }
+    }
+
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child
             .as_mut()

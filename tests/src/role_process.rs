@@ -3,10 +3,10 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::child::ChildProcess;
-use crate::{binary, ports, wait};
+use crate::{binary, ports};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: usize = 3;
@@ -56,31 +56,8 @@ impl RoleProcess {
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
-        let client = awc::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .finish();
-        let url = format!("{}/readyz", self.url());
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self.process.exited() {
-                return Err(format!(
-                    "exited with {status}\n{}",
-                    self.process.log_tail(30)
-                ));
-            }
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status().is_success() {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "/readyz not 200 within {READY_TIMEOUT:?}\n{}",
-                    self.process.log_tail(30)
-                ));
-            }
-            tokio::time::sleep(wait::POLL_INTERVAL).await;
-        }
+        let url = self.url();
+        self.process.wait_ready(&url, READY_TIMEOUT).await
     }
 }
 

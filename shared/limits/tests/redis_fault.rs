@@ -212,6 +212,13 @@ async fn fail_closed_refuses_while_redis_is_down_and_recovers_by_itself() {
     })
     .await
     .unwrap_err();
+    // Each failed call is refused; three failures in a row switch the mode.
+    for _ in 0..3 {
+        if admission.health().mode == AdmissionMode::Unavailable {
+            break;
+        }
+        assert!(admission.admit(&req).await.unwrap_err().is_unavailable());
+    }
     let health = admission.health();
     assert_eq!(health.mode, AdmissionMode::Unavailable);
     assert_eq!(health.outages, 1);

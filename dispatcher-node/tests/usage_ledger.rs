@@ -135,10 +135,13 @@ async fn ledger_totals_survive_a_dispatcher_crash_and_a_full_replay() {
     let published = events(300);
     publish_these(&s, &published).await;
 
-    // Dispatcher A commits one batch to the ledger and dies before acknowledging it.
+    // Dispatcher A commits one batch to the ledger and dies before acknowledging it. It has a
+    // pool of its own, as a separate process would: a connection opened on a dispatcher's
+    // arbiter closes with it, and must not be handed back to the test afterwards.
     let committed = Arc::new(Mutex::new(0));
+    let store_a: DynStore = Arc::new(db.store(Cipher::new(&EncryptionKey::generate())).await);
     let crashing = CommitThenHang {
-        inner: UsageSink::new(store.clone(), &s),
+        inner: UsageSink::new(store_a, &s),
         committed: committed.clone(),
     };
     let mut config_a = LoopConfig::from_settings(&s, "usage").unwrap();
@@ -152,8 +155,9 @@ async fn ledger_totals_survive_a_dispatcher_crash_and_a_full_replay() {
     // Dispatcher B takes A's entries over (redelivering the committed batch) and reads the rest.
     let mut config_b = LoopConfig::from_settings(&s, "usage").unwrap();
     config_b.consumer = "host-b".into();
+    let store_b: DynStore = Arc::new(db.store(Cipher::new(&EncryptionKey::generate())).await);
     let b = RedisDispatcher::start_with(
-        vec![(spec(UsageSink::new(store.clone(), &s)), config_b)],
+        vec![(spec(UsageSink::new(store_b, &s)), config_b)],
         &metrics,
     );
     let want = expected(&published);

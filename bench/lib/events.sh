@@ -32,7 +32,16 @@ watch_sink() { # dir start_ms timeout_s
 }
 
 events_pipeline() {
-  local dir="$WORK/events-sink" backlog start times lines first last
+  local dir="$WORK/events-sink"
+  events_drain "$dir" distributed
+  events_live "$dir"
+}
+
+# Fills the stream with EVENTS_N calls (no dispatcher running), then starts one dispatcher
+# (file sink, daily JSONL, into DIR) and measures how fast it drains. Leaves it running
+# (DISPATCHER_PID). Facts go under PROFILE.
+events_drain() { # dir profile
+  local dir="$1" profile="$2" backlog start lines first last first_bytes last_bytes
   mkdir -p "$dir"
   say "events: stream trimmed; $EVENTS_N calls through the proxy with no dispatcher running"
   redis-cli -u "$REDIS_URL" XTRIM "$PREFIX:events:0" MAXLEN 0 >/dev/null || die "cannot trim the event stream"
@@ -41,22 +50,26 @@ events_pipeline() {
     || die "oha failed while filling the event stream"
   sleep 2 # the publisher batches
   backlog="$(stream_len)"
-  note distributed events_backlog "$backlog"
+  note "$profile" events_backlog "$backlog"
   say "events: $backlog entries waiting; starting the dispatcher (file sink, daily JSONL)"
   start=$(now_ms)
   start_dispatcher "$dir"
-  local first_bytes last_bytes
   read -r first first_bytes last last_bytes <<<"$(watch_sink "$dir" "$start" 180)"
   lines="$(sink_lines "$dir")"
-  note distributed events_drained "$lines"
+  note "$profile" events_drained "$lines"
   # The rate is taken between the first poll that saw data and the last growth, over the bytes
   # written in between (lines are of one size, near enough).
-  note distributed events_drain_s "$(secs $(( last > first ? last - first : 100 )))"
-  note distributed events_drain_fraction "$(awk -v a="$first_bytes" -v b="$last_bytes" 'BEGIN { printf "%.4f", (b > 0 ? (b - a) / b : 0) }')"
-  note distributed events_startup_s "$(secs $(( first - start )))"
+  note "$profile" events_drain_s "$(secs $(( last > first ? last - first : 100 )))"
+  note "$profile" events_drain_fraction "$(awk -v a="$first_bytes" -v b="$last_bytes" 'BEGIN { printf "%.4f", (b > 0 ? (b - a) / b : 0) }')"
+  note "$profile" events_startup_s "$(secs $(( first - start )))"
+  note "$profile" events_drain_cpu_ticks "$(cpu_ticks "$DISPATCHER_PID")"
+}
 
+# Proxy load at c=64 for DURATION with the dispatcher running; stops the dispatcher.
+events_live() { # dir
+  local dir="$1" before start lines first last first_bytes last_bytes
   say "events: live load c=64 for $DURATION with the dispatcher running"
-  local before; before="$lines"
+  before="$(sink_lines "$dir")"
   start=$(now_ms)
   oha_run "$OUT/events-live.json" "$DURATION" 64 "$BODY" "$GW_URL$CHAT" "Authorization: Bearer $TOKEN"
   local load_end; load_end=$(now_ms)
@@ -69,4 +82,36 @@ events_pipeline() {
   note distributed live_lag_after_load_s "$(secs $(( last > load_end ? last - load_end : 0 )))"
   note distributed dispatcher_cpu_ticks "$(cpu_ticks "$DISPATCHER_PID")"
   stop_pid "$DISPATCHER_PID"
+}
+
+# The value of one dispatcher counter of the gateway (`llm-proxy up`) for SINK.
+dispatcher_counter() { # name sink
+  curl -sf "$GW_URL/metrics/dispatcher" 2>/dev/null \
+    | awk -v n="llm_proxy_dispatcher_$1_total" -v s="sink=\"$2\"" 'index($0, n "{") == 1 && index($0, s) { v = $NF } END { print v + 0 }'
+}
+
+# Embedded overload (finding 4): `llm-proxy up` at c=64 for DURATION, then waits until the file
+# sink has every call (or stops moving for 10 s) and reads delivered/spilled/replayed/dropped.
+events_embedded() {
+  local calls start load_end delivered last=-1 still=0
+  say "events: embedded (llm-proxy up) at c=64 for $DURATION"
+  oha_run "$OUT/embedded-load.json" "$DURATION" 64 "$BODY" "$GW_URL$CHAT" "Authorization: Bearer $TOKEN"
+  load_end=$(now_ms)
+  calls="$(json_field '["statusCodeDistribution"].get("200",0)' <"$OUT/embedded-load.json")"
+  note embedded calls "$calls"
+  note embedded rps "$(json_field '["summary"]["requestsPerSec"]' <"$OUT/embedded-load.json")"
+  note embedded file_delivered_at_load_end "$(dispatcher_counter events_delivered file)"
+  note embedded file_spilled_at_load_end "$(dispatcher_counter events_spilled file)"
+  start=$(now_ms)
+  while [ $(( $(now_ms) - start )) -lt 300000 ]; do
+    delivered="$(dispatcher_counter events_delivered file)"
+    [ "$delivered" -ge "$calls" ] && break
+    if [ "$delivered" = "$last" ]; then still=$((still + 1)); [ "$still" -ge 100 ] && break; else still=0; fi
+    last="$delivered"; sleep 0.1
+  done
+  note embedded file_catch_up_s "$(secs $(( $(now_ms) - load_end )))"
+  for c in delivered spilled replayed dropped; do
+    note embedded "file_$c" "$(dispatcher_counter "events_$c" file)"
+    note embedded "usage_$c" "$(dispatcher_counter "events_$c" usage)"
+  done
 }

@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use llm_proxy_core::event::RequestEvent;
 use llm_proxy_platform::settings::DispatcherSettings;
 use rand::Rng;
 
 use crate::metrics::SinkMetrics;
-use crate::sink::{Sink, SinkError};
+use crate::sink::{SharedEvent, Sink, SinkError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -47,7 +46,7 @@ impl RetryPolicy {
 /// The state of a batch between attempts.
 #[derive(Debug)]
 pub struct Delivery {
-    pub events: Vec<RequestEvent>,
+    pub events: Vec<SharedEvent>,
     /// Deliveries of each event so far (including earlier consumers').
     pub attempts: Vec<u32>,
     pending: Vec<usize>,
@@ -59,7 +58,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(events: Vec<RequestEvent>, attempts: Vec<u32>) -> Self {
+    pub fn new(events: Vec<SharedEvent>, attempts: Vec<u32>) -> Self {
         let pending = (0..events.len()).collect();
         Self {
             events,
@@ -108,16 +107,21 @@ impl Delivery {
         if self.pending.is_empty() {
             return None;
         }
-        let batch: Vec<RequestEvent> = self
-            .pending
-            .iter()
-            .map(|&i| self.events[i].clone())
-            .collect();
         for &i in &self.pending {
             self.attempts[i] += 1;
         }
         let n = self.pending.len() as u64;
-        match sink.deliver(&batch).await {
+        let result = if self.pending.len() == self.events.len() {
+            sink.deliver(&self.events).await
+        } else {
+            let batch: Vec<SharedEvent> = self
+                .pending
+                .iter()
+                .map(|&i| SharedEvent::clone(&self.events[i]))
+                .collect();
+            sink.deliver(&batch).await
+        };
+        match result {
             Ok(()) => {
                 metrics.delivered.inc_by(n);
                 self.delivered.append(&mut self.pending);

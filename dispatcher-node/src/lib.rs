@@ -26,6 +26,6 @@ pub use inprocess::{EventSender, InProcessConfig, InProcessDispatcher};
 pub use metrics::Metrics;
 pub use replay::{replay, replay_to, ReplayFrom, ReplayReport};
 pub use routes::{configure, DispatcherState};
-pub use sink::{Sink, SinkError, SinkSpec};
+pub use sink::{SharedEvent, Sink, SinkError, SinkSpec};
 pub use startup::Application;
 pub use status::{status, SinkStatus, StatusReport};

@@ -20,6 +20,9 @@ pub struct Metrics {
     retried: Family<SinkLabel, Counter>,
     dead_lettered: Family<SinkLabel, Counter>,
     dropped: Family<SinkLabel, Counter>,
+    spilled: Family<SinkLabel, Counter>,
+    replayed: Family<SinkLabel, Counter>,
+    spill_bytes: Family<SinkLabel, Gauge>,
     pending: Family<SinkLabel, Gauge>,
     lag: Family<SinkLabel, Gauge>,
     dlq_length: Family<SinkLabel, Gauge>,
@@ -48,8 +51,14 @@ pub struct SinkMetrics {
     pub retried: Counter,
     /// Events moved to the dead-letter queue.
     pub dead_lettered: Counter,
-    /// Embedded mode: events dropped because the sink's queue was full.
+    /// Embedded mode: events dropped because the sink's queue and its spill were full.
     pub dropped: Counter,
+    /// Embedded mode: events written to the sink's spill because its queue was full.
+    pub spilled: Counter,
+    /// Embedded mode: spilled events read back and handed to the sink.
+    pub replayed: Counter,
+    /// Embedded mode: bytes of the sink's spill on disk.
+    pub spill_bytes: Gauge,
     /// Entries read but not yet acknowledged (all shards).
     pub pending: Gauge,
     /// Entries in the streams not yet read by the sink's group (all shards).
@@ -65,6 +74,9 @@ impl Metrics {
         let retried = Family::<SinkLabel, Counter>::default();
         let dead_lettered = Family::<SinkLabel, Counter>::default();
         let dropped = Family::<SinkLabel, Counter>::default();
+        let spilled = Family::<SinkLabel, Counter>::default();
+        let replayed = Family::<SinkLabel, Counter>::default();
+        let spill_bytes = Family::<SinkLabel, Gauge>::default();
         let pending = Family::<SinkLabel, Gauge>::default();
         let lag = Family::<SinkLabel, Gauge>::default();
         let dlq_length = Family::<SinkLabel, Gauge>::default();
@@ -90,8 +102,23 @@ impl Metrics {
         );
         registry.register(
             "events_dropped",
-            "Events dropped because an in-process sink queue was full",
+            "Events dropped because an in-process sink queue and its spill were full",
             dropped.clone(),
+        );
+        registry.register(
+            "events_spilled",
+            "Events written to an in-process sink's disk spill because its queue was full",
+            spilled.clone(),
+        );
+        registry.register(
+            "events_replayed",
+            "Spilled events read back and handed to the sink",
+            replayed.clone(),
+        );
+        registry.register(
+            "spill_bytes",
+            "Bytes of an in-process sink's disk spill",
+            spill_bytes.clone(),
         );
         registry.register(
             "events_pending",
@@ -115,6 +142,9 @@ impl Metrics {
             retried,
             dead_lettered,
             dropped,
+            spilled,
+            replayed,
+            spill_bytes,
             pending,
             lag,
             dlq_length,
@@ -131,6 +161,9 @@ impl Metrics {
             retried: self.retried.get_or_create(&label).clone(),
             dead_lettered: self.dead_lettered.get_or_create(&label).clone(),
             dropped: self.dropped.get_or_create(&label).clone(),
+            spilled: self.spilled.get_or_create(&label).clone(),
+            replayed: self.replayed.get_or_create(&label).clone(),
+            spill_bytes: self.spill_bytes.get_or_create(&label).clone(),
             pending: self.pending.get_or_create(&label).clone(),
             lag: self.lag.get_or_create(&label).clone(),
             dlq_length: self.dlq_length.get_or_create(&label).clone(),

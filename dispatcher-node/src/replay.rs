@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use llm_proxy_core::event::RequestEvent;
 use llm_proxy_platform::redis::{connection_manager, decode_entry, KeySpace};
 use llm_proxy_platform::Settings;
 use redis::aio::ConnectionManager;
@@ -185,12 +184,12 @@ async fn replay_key(
         let full_page = page.ids.len() == PAGE;
         report.read += page.ids.len() as u64;
         let mut ids = Vec::new();
-        let mut events: Vec<RequestEvent> = Vec::new();
+        let mut events: Vec<crate::sink::SharedEvent> = Vec::new();
         for entry in &page.ids {
             match decode_entry(&entry.map) {
                 Ok(event) => {
                     ids.push(entry.id.clone());
-                    events.push(event);
+                    events.push(std::sync::Arc::new(event));
                 }
                 Err(_) => report.undecodable += 1,
             }

@@ -26,7 +26,9 @@ async fn loki_cuts_oversize_lines_so_the_batch_is_accepted() {
     let mut big = sample_event();
     big.response.body = json!("y".repeat(400 * 1024));
     let small = sample_event();
-    sink.deliver(&[big.clone(), small.clone()]).await.unwrap();
+    sink.deliver(&[Arc::new(big.clone()), Arc::new(small.clone())])
+        .await
+        .unwrap();
     assert!(loki.rejections().is_empty(), "{:?}", loki.rejections());
     let entries = loki.loki_entries();
     assert_eq!(entries.len(), 2);
@@ -64,7 +66,7 @@ async fn lunary_wants_an_events_object_and_reports_partial_failures() {
     .unwrap();
     let (a, b) = (sample_event(), sample_event());
     lunary.reject_run(&b.id.to_string());
-    let err = sink.deliver(&[a, b]).await.unwrap_err();
+    let err = sink.deliver(&[Arc::new(a), Arc::new(b)]).await.unwrap_err();
     assert!(
         matches!(err, SinkError::Partial { ref rejected, .. } if rejected == &vec![1]),
         "{err:?}"
@@ -87,9 +89,9 @@ async fn lunary_wants_an_events_object_and_reports_partial_failures() {
         status: 429,
         remaining: Some(1),
     });
-    let err = sink.deliver(&[sample_event()]).await.unwrap_err();
+    let err = sink.deliver(&[Arc::new(sample_event())]).await.unwrap_err();
     assert!(matches!(err, SinkError::Retryable { .. }));
-    sink.deliver(&[sample_event()]).await.unwrap();
+    sink.deliver(&[Arc::new(sample_event())]).await.unwrap();
     lunary.stop().await;
 }
 
@@ -100,10 +102,10 @@ async fn helicone_200_with_error_is_a_failed_delivery() {
     enable_helicone(&mut s, helicone.url());
     let sink = dispatcher_node::sink::HeliconeSink::new(s.sinks.helicone.clone()).unwrap();
     helicone.set_mode(FakeMode::ErrorIn200);
-    let err = sink.deliver(&[sample_event()]).await.unwrap_err();
+    let err = sink.deliver(&[Arc::new(sample_event())]).await.unwrap_err();
     assert!(matches!(err, SinkError::Retryable { .. }));
     helicone.recover();
-    sink.deliver(&[sample_event()]).await.unwrap();
+    sink.deliver(&[Arc::new(sample_event())]).await.unwrap();
     assert_eq!(helicone.helicone_logs().len(), 1);
     helicone.stop().await;
 }
@@ -120,7 +122,7 @@ async fn the_in_process_dispatcher_feeds_every_sink_and_drains_on_shutdown() {
     let dispatcher = InProcessDispatcher::from_settings(&s, &metrics).unwrap();
     let sender = dispatcher.sender();
     let events: Vec<_> = (0..25).map(|_| sample_event()).collect();
-    assert_eq!(sender.send_batch(events.clone()), 0);
+    assert_eq!(sender.send_batch(events.clone()).await, 0);
     assert!(
         lunary
             .wait_for(Duration::from_secs(10), |f| f.lunary_events().len() == 50)
@@ -141,7 +143,7 @@ async fn the_in_process_dispatcher_feeds_every_sink_and_drains_on_shutdown() {
     let mut s2 = settings("redis://unused", "unused", dir.path());
     enable_lunary(&mut s2, dead.url());
     let d2 = InProcessDispatcher::from_settings(&Arc::new(s2), &metrics).unwrap();
-    d2.sender().send(sample_event());
+    d2.sender().send(sample_event()).await;
     let dlq = dir.path().join("dlq").join("lunary.jsonl");
     assert!(eventually(Duration::from_secs(10), || async { dlq.exists() }).await);
     d2.shutdown(Duration::from_secs(5)).await;

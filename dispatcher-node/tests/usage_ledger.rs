@@ -109,7 +109,7 @@ impl Sink for CommitThenHang {
         "usage"
     }
 
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError> {
+    async fn deliver(&self, batch: &[dispatcher_node::SharedEvent]) -> Result<(), SinkError> {
         self.inner.deliver(batch).await?;
         *self.committed.lock().unwrap() += batch.len();
         std::future::pending::<()>().await;
@@ -199,7 +199,9 @@ async fn events_older_than_the_dedupe_window_are_not_counted() {
     let mut old = sample_event();
     old.occurred_at = chrono::Utc::now() - chrono::TimeDelta::hours(2);
     let fresh = sample_event();
-    sink.deliver(&[old, fresh]).await.unwrap();
+    sink.deliver(&[std::sync::Arc::new(old), std::sync::Arc::new(fresh)])
+        .await
+        .unwrap();
     assert_eq!(ledger_totals(&store).await.requests, 1);
     drop(store);
     db.drop_db().await;

@@ -1,5 +1,6 @@
 //! The proxy's logging actor hands its batches to the in-process dispatcher (`llm-proxy up`):
-//! the same sink code the dispatcher role runs, behind one bounded queue per sink.
+//! the same sink code the dispatcher role runs, behind one bounded queue and one bounded disk
+//! spill per sink.
 
 use async_trait::async_trait;
 use dispatcher_node::EventSender;
@@ -20,20 +21,13 @@ impl DispatcherBridge {
 
 #[async_trait]
 impl EventSink for DispatcherBridge {
-    /// Queues the batch for every sink without waiting; a full sink queue drops and counts
-    /// (`llm_proxy_dispatcher_events_dropped_total`), which never fails the batch for the others.
+    /// Hands the batch to every sink: queued, or spilled to disk when a sink's queue is full
+    /// (waits for that write, never for a sink). Only a full spill drops, counted per sink in
+    /// `llm_proxy_dispatcher_events_dropped_total` and logged by the dispatcher.
     async fn write_batch(&self, events: Vec<RequestEvent>) -> Result<BatchOutcome, SinkError> {
-        let count = events.len();
-        let dropped = self.sender.send_batch(events);
-        if dropped > 0 {
-            tracing::warn!(
-                count,
-                dropped,
-                "in-process sink queues are full; events dropped"
-            );
-        }
-        // Per-sink queue drops are counted by the dispatcher's own metrics: the batch still
-        // reached the other sinks, so none of it is lost to all of them.
+        self.sender.send_batch(events).await;
+        // Per-sink drops are the dispatcher's to count: the batch still reached the other sinks,
+        // so none of it is lost to all of them.
         Ok(BatchOutcome::default())
     }
 

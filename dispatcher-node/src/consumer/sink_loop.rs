@@ -3,6 +3,7 @@
 //! confirmed; dead-letter what can never be delivered.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use llm_proxy_platform::redis::{blocking_connection, connection_manager, decode_entry, KeySpace};
@@ -14,7 +15,7 @@ use super::ops::{self, Entry};
 use crate::delivery::{Delivery, RetryPolicy};
 use crate::error::DispatcherError;
 use crate::metrics::SinkMetrics;
-use crate::sink::Sink;
+use crate::sink::{SharedEvent, Sink};
 
 /// What one sink loop needs besides its sink.
 #[derive(Debug, Clone)]
@@ -67,6 +68,8 @@ struct Conns {
 
 struct State {
     conns: Option<Conns>,
+    /// New entries read (and decoded) while the previous batch was being delivered.
+    prefetched: Option<Decoded>,
     /// Reading this consumer's own pending entries (left by an earlier run) first.
     backlog: bool,
     last_claim: Option<Instant>,
@@ -94,6 +97,7 @@ pub async fn run_sink_loop(
 ) {
     let mut state = State {
         conns: None,
+        prefetched: None,
         backlog: true,
         last_claim: None,
         cursors: HashMap::new(),
@@ -109,6 +113,8 @@ pub async fn run_sink_loop(
             Err(e) => {
                 failures += 1;
                 state.conns = None;
+                // Read but not delivered: still pending in Redis, read again as backlog.
+                state.prefetched = None;
                 let delay = config.policy.backoff(failures.min(8), None);
                 tracing::warn!(sink = config.sink, error = %e, retry_in_ms = delay.as_millis() as u64, "Redis error in sink loop");
                 if sleep_or_stop(delay, &mut stop).await {
@@ -142,6 +148,25 @@ async fn step(
         return Ok(());
     };
     let streams = config.keys.event_streams();
+    // Prefetch only while no claim is due, so a steady load never starves the claim.
+    let prefetch = |backlog: bool, last_claim: Option<Instant>| {
+        !backlog && last_claim.is_some_and(|at| at.elapsed() < config.claim_interval)
+    };
+    if let Some(batch) = state.prefetched.take() {
+        let ahead = prefetch(state.backlog, state.last_claim);
+        state.prefetched = process(
+            sink,
+            config,
+            metrics,
+            conns,
+            batch,
+            &HashMap::new(),
+            ahead,
+            stop,
+        )
+        .await?;
+        return Ok(());
+    }
 
     let mut entries = Vec::new();
     let mut counted = false;
@@ -239,33 +264,88 @@ async fn step(
     } else {
         HashMap::new()
     };
-    process(sink, config, metrics, conns, entries, &counts, stop).await
+    let batch = Decoded::from(entries);
+    let ahead = prefetch(state.backlog, state.last_claim);
+    state.prefetched = process(sink, config, metrics, conns, batch, &counts, ahead, stop).await?;
+    Ok(())
 }
 
+/// Entries as read, each decoded (or why not).
+struct Decoded {
+    entries: Vec<Entry>,
+    events: Vec<Result<SharedEvent, String>>,
+}
+
+impl From<Vec<Entry>> for Decoded {
+    fn from(entries: Vec<Entry>) -> Self {
+        let events = entries
+            .iter()
+            .map(|entry| {
+                decode_entry(&entry.fields)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        Self { entries, events }
+    }
+}
+
+/// New entries, without waiting for any, decoded.
+async fn read_next(
+    conn: &mut MultiplexedConnection,
+    config: &LoopConfig,
+) -> Result<Decoded, DispatcherError> {
+    let streams = config.keys.event_streams();
+    let entries = ops::read_group(
+        conn,
+        &streams,
+        &config.group,
+        &config.consumer,
+        ">",
+        config.batch_size,
+        None,
+    )
+    .await?;
+    Ok(Decoded::from(entries))
+}
+
+/// Delivers a batch, acknowledges it and dead-letters what failed for good. With `read_ahead`,
+/// the following batch is read and decoded while the sink works on the first attempt, and
+/// returned.
+#[allow(clippy::too_many_arguments)]
 async fn process(
     sink: &dyn Sink,
     config: &LoopConfig,
     metrics: &SinkMetrics,
     conns: &mut Conns,
-    entries: Vec<Entry>,
+    batch: Decoded,
     counts: &HashMap<(String, String), u32>,
+    read_ahead: bool,
     stop: &mut watch::Receiver<bool>,
-) -> Result<(), DispatcherError> {
+) -> Result<Option<Decoded>, DispatcherError> {
+    let Decoded {
+        entries,
+        events: decoded,
+    } = batch;
     let mut undecodable: Vec<(&Entry, String, u32)> = Vec::new();
     let mut events = Vec::with_capacity(entries.len());
     let mut owners = Vec::with_capacity(entries.len());
     let mut attempts = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        let before = counts
-            .get(&(entry.stream.clone(), entry.id.clone()))
-            .map_or(0, |c| c.saturating_sub(1));
-        match decode_entry(&entry.fields) {
+    for (entry, event) in entries.iter().zip(decoded) {
+        let before = if counts.is_empty() {
+            0
+        } else {
+            counts
+                .get(&(entry.stream.clone(), entry.id.clone()))
+                .map_or(0, |c| c.saturating_sub(1))
+        };
+        match event {
             Ok(event) => {
                 events.push(event);
                 owners.push(entry);
                 attempts.push(before);
             }
-            Err(e) => undecodable.push((entry, e.to_string(), before)),
+            Err(e) => undecodable.push((entry, e, before)),
         }
     }
     if !undecodable.is_empty() {
@@ -287,8 +367,18 @@ async fn process(
 
     let mut delivery = Delivery::new(events, attempts);
     let mut last_touch = Instant::now();
-    while let Some(wait) = delivery.attempt(sink, &config.policy, metrics).await {
-        // Keep the claim on entries we are still retrying while we wait.
+    let (mut retry, ahead) = if read_ahead {
+        let (retry, read) = tokio::join!(
+            delivery.attempt(sink, &config.policy, metrics),
+            read_next(&mut conns.blocking, config)
+        );
+        // A failed read-ahead only costs the overlap: the next step reads again.
+        (retry, read.ok().filter(|b| !b.entries.is_empty()))
+    } else {
+        (delivery.attempt(sink, &config.policy, metrics).await, None)
+    };
+    while let Some(wait) = retry {
+        // Keep the claim on entries we are still retrying (and those read ahead) while we wait.
         let deadline = Instant::now() + wait;
         loop {
             let now = Instant::now();
@@ -298,16 +388,20 @@ async fn process(
             let slice = (deadline - now).min(config.claim_idle / 3);
             if sleep_or_stop(slice, stop).await {
                 // Stopping: what is settled gets settled; the rest stays pending.
-                return settle(config, metrics, conns, &owners, &mut delivery).await;
+                settle(config, metrics, conns, &owners, &mut delivery).await?;
+                return Ok(None);
             }
             if last_touch.elapsed() >= config.claim_idle / 3 {
-                let held: Vec<&Entry> = delivery.pending().iter().map(|&i| owners[i]).collect();
+                let mut held: Vec<&Entry> = delivery.pending().iter().map(|&i| owners[i]).collect();
+                held.extend(ahead.iter().flat_map(|b| b.entries.iter()));
                 ops::touch(&mut conns.shared, &config.group, &config.consumer, &held).await?;
                 last_touch = Instant::now();
             }
         }
+        retry = delivery.attempt(sink, &config.policy, metrics).await;
     }
-    settle(config, metrics, conns, &owners, &mut delivery).await
+    settle(config, metrics, conns, &owners, &mut delivery).await?;
+    Ok(ahead)
 }
 
 /// Acknowledges delivered entries and dead-letters rejected ones.

@@ -1,5 +1,6 @@
 //! The file sink: JSONL, per session (prime-radiant layout) or one file per day; fsync per
-//! batch; open files kept in a small LRU cache (no handle leak).
+//! batch; open files kept in a small LRU cache (no handle leak); ids written recently are not
+//! written again (see [`RecentIds`]).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -8,13 +9,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use llm_proxy_core::event::RequestEvent;
 use llm_proxy_platform::settings::FileLayout;
 use llm_proxy_platform::Settings;
 
-use super::file_layout::{daily_file, session_file, session_lines, session_start_line};
-use super::{Sink, SinkError};
+use super::file_layout::{daily_file, session_file};
+use super::file_lines::{write_session_lines, write_session_start};
+use super::recent::RecentIds;
+use super::{SharedEvent, Sink, SinkError};
 use crate::error::DispatcherError;
+
+/// Event ids remembered: a few batches' worth.
+const RECENT_CAPACITY: usize = 20_000;
 
 #[derive(Debug)]
 struct HandleCache {
@@ -60,7 +67,13 @@ impl HandleCache {
 pub struct FileSink {
     dir: PathBuf,
     layout: FileLayout,
-    cache: Arc<Mutex<HandleCache>>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    handles: HandleCache,
+    recent: RecentIds,
 }
 
 impl FileSink {
@@ -76,10 +89,13 @@ impl FileSink {
         Ok(Self {
             dir,
             layout,
-            cache: Arc::new(Mutex::new(HandleCache {
-                capacity: max_open_files.max(1),
-                tick: 0,
-                open: HashMap::new(),
+            state: Arc::new(Mutex::new(State {
+                handles: HandleCache {
+                    capacity: max_open_files.max(1),
+                    tick: 0,
+                    open: HashMap::new(),
+                },
+                recent: RecentIds::new(RECENT_CAPACITY),
             })),
         })
     }
@@ -105,51 +121,46 @@ impl FileSink {
         &self.dir
     }
 
-    fn write_blocking(&self, events: &[RequestEvent]) -> Result<(), SinkError> {
-        // Group lines per file, keeping event order within each file.
-        let mut order: Vec<PathBuf> = Vec::new();
-        let mut per_file: HashMap<PathBuf, Vec<&RequestEvent>> = HashMap::new();
-        for event in events {
-            let path = match self.layout {
-                FileLayout::Session => session_file(&self.dir, event),
-                FileLayout::Daily => daily_file(&self.dir, event),
-            };
-            per_file
-                .entry(path.clone())
-                .or_insert_with(|| {
-                    order.push(path);
-                    Vec::new()
-                })
-                .push(event);
-        }
-        let mut cache = self
-            .cache
+    fn write_blocking(&self, events: &[SharedEvent]) -> Result<(), SinkError> {
+        let mut state = self
+            .state
             .lock()
-            .map_err(|_| SinkError::retryable("file handle cache poisoned"))?;
-        for path in order {
+            .map_err(|_| SinkError::retryable("file sink state poisoned"))?;
+        let state = &mut *state;
+        let fresh: Vec<&RequestEvent> = events
+            .iter()
+            .map(|e| &**e)
+            .filter(|e| !state.recent.contains(&e.id))
+            .collect();
+        let skipped = events.len() - fresh.len();
+        if skipped > 0 {
+            tracing::info!(
+                skipped,
+                "file sink: events written recently were not written again"
+            );
+        }
+        for (_, batch) in group_by_file(&fresh, self.layout) {
+            let path = match self.layout {
+                FileLayout::Session => session_file(&self.dir, batch[0]),
+                FileLayout::Daily => daily_file(&self.dir, batch[0]),
+            };
             let io = |e: std::io::Error| {
                 SinkError::retryable(format!("cannot write {}: {e}", path.display()))
             };
-            let Some(batch) = per_file.get(&path) else {
-                continue;
-            };
-            let (file, empty) = cache.get(&path).map_err(io)?;
-            let mut buf = Vec::with_capacity(batch.len() * 1024);
             let encode = |e: serde_json::Error| SinkError::permanent(format!("cannot encode: {e}"));
-            for (i, event) in batch.iter().enumerate() {
-                match self.layout {
-                    FileLayout::Session => {
-                        if empty && i == 0 {
-                            serde_json::to_writer(&mut buf, &session_start_line(event))
-                                .map_err(encode)?;
-                            buf.push(b'\n');
-                        }
-                        for line in session_lines(event) {
-                            serde_json::to_writer(&mut buf, &line).map_err(encode)?;
-                            buf.push(b'\n');
-                        }
+            let (file, empty) = state.handles.get(&path).map_err(io)?;
+            let mut buf = Vec::with_capacity(batch.len() * 2048);
+            match self.layout {
+                FileLayout::Session => {
+                    if empty {
+                        write_session_start(&mut buf, batch[0]).map_err(encode)?;
                     }
-                    FileLayout::Daily => {
+                    for event in &batch {
+                        write_session_lines(&mut buf, event).map_err(encode)?;
+                    }
+                }
+                FileLayout::Daily => {
+                    for event in &batch {
                         serde_json::to_writer(&mut buf, event).map_err(encode)?;
                         buf.push(b'\n');
                     }
@@ -157,9 +168,57 @@ impl FileSink {
             }
             file.write_all(&buf).map_err(io)?;
             file.sync_data().map_err(io)?;
+            for event in &batch {
+                state.recent.remember(event.id);
+            }
         }
         Ok(())
     }
+}
+
+/// Which file an event goes to, without building its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Target<'a> {
+    Daily(NaiveDate),
+    Session(&'a str, NaiveDate, &'a str),
+}
+
+fn target(event: &RequestEvent, layout: FileLayout) -> Target<'_> {
+    let day = event.occurred_at.date_naive();
+    match layout {
+        FileLayout::Daily => Target::Daily(day),
+        FileLayout::Session => {
+            let session = if event.session.id.is_empty() {
+                &event.request_id
+            } else {
+                &event.session.id
+            };
+            Target::Session(&event.upstream, day, session)
+        }
+    }
+}
+
+/// The events of a batch per file, files in order of first appearance, events in batch order.
+fn group_by_file<'a>(
+    events: &[&'a RequestEvent],
+    layout: FileLayout,
+) -> Vec<(Target<'a>, Vec<&'a RequestEvent>)> {
+    let mut groups: Vec<(Target<'a>, Vec<&'a RequestEvent>)> = Vec::new();
+    let mut index: HashMap<Target<'a>, usize> = HashMap::new();
+    let mut last: Option<usize> = None;
+    for &event in events {
+        let key = target(event, layout);
+        let slot = match last {
+            Some(i) if groups[i].0 == key => i,
+            _ => *index.entry(key).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            }),
+        };
+        groups[slot].1.push(event);
+        last = Some(slot);
+    }
+    groups
 }
 
 #[async_trait(?Send)]
@@ -168,7 +227,7 @@ impl Sink for FileSink {
         "file"
     }
 
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError> {
+    async fn deliver(&self, batch: &[SharedEvent]) -> Result<(), SinkError> {
         let sink = self.clone();
         let events = batch.to_vec();
         tokio::task::spawn_blocking(move || sink.write_blocking(&events))

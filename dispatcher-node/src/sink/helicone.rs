@@ -3,7 +3,6 @@
 //! `{"error": …}` is a failed delivery.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +16,8 @@ use uuid::Uuid;
 
 use super::http::{classify, client, send};
 use super::lunary::end_time;
-use super::{Sink, SinkError};
+use super::recent::RecentIds;
+use super::{SharedEvent, Sink, SinkError};
 use crate::error::DispatcherError;
 
 pub const LOG_PATH: &str = "/custom/v1/log";
@@ -106,7 +106,7 @@ pub struct HeliconeSink {
     key: String,
     concurrency: usize,
     client: awc::Client,
-    recent: RefCell<(HashSet<Uuid>, VecDeque<Uuid>)>,
+    recent: RefCell<RecentIds>,
 }
 
 impl HeliconeSink {
@@ -125,20 +125,12 @@ impl HeliconeSink {
             key,
             concurrency: settings.concurrency.max(1),
             client: client(Duration::from_millis(settings.timeout_ms)),
-            recent: RefCell::new((HashSet::new(), VecDeque::new())),
+            recent: RefCell::new(RecentIds::new(RECENT_CAPACITY)),
         })
     }
 
     fn remember(&self, id: Uuid) {
-        let mut recent = self.recent.borrow_mut();
-        if recent.0.insert(id) {
-            recent.1.push_back(id);
-            if recent.1.len() > RECENT_CAPACITY {
-                if let Some(old) = recent.1.pop_front() {
-                    recent.0.remove(&old);
-                }
-            }
-        }
+        self.recent.borrow_mut().remember(id);
     }
 
     async fn log_one(&self, event: &RequestEvent) -> Result<(), SinkError> {
@@ -169,13 +161,13 @@ impl Sink for HeliconeSink {
         "helicone"
     }
 
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError> {
-        let todo: Vec<(usize, &RequestEvent)> = {
+    async fn deliver(&self, batch: &[SharedEvent]) -> Result<(), SinkError> {
+        let todo: Vec<(usize, &SharedEvent)> = {
             let recent = self.recent.borrow();
             batch
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| !recent.0.contains(&e.id))
+                .filter(|(_, e)| !recent.contains(&e.id))
                 .collect()
         };
         let results: Vec<(usize, Uuid, Result<(), SinkError>)> = stream::iter(todo)

@@ -1,6 +1,7 @@
 //! Grafana Loki: `POST {url}/loki/api/v1/push`, JSON, gzip, low-cardinality labels; ids and
 //! token counts stay in the line; long lines are cut with a marker (VENDORS §1).
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use llm_proxy_platform::settings::LokiSinkSettings;
 use serde_json::{json, Value};
 
 use super::http::{classify, client, send};
-use super::{Sink, SinkError};
+use super::{SharedEvent, Sink, SinkError};
 
 pub const PUSH_PATH: &str = "/loki/api/v1/push";
 pub const TRUNCATION_MARKER: &str = "…[truncated by llm-proxy]";
@@ -91,7 +92,10 @@ fn timestamp(event: &RequestEvent) -> String {
 
 /// Builds the push bodies (uncompressed JSON) for a batch, each at most about
 /// `max_push_bytes`.
-pub fn loki_push(batch: &[RequestEvent], settings: &LokiSinkSettings) -> Vec<LokiPush> {
+pub fn loki_push<E: Borrow<RequestEvent>>(
+    batch: &[E],
+    settings: &LokiSinkSettings,
+) -> Vec<LokiPush> {
     type Streams = BTreeMap<BTreeMap<&'static str, String>, Vec<[String; 2]>>;
     let mut pushes = Vec::new();
     let mut streams: Streams = BTreeMap::new();
@@ -113,6 +117,7 @@ pub fn loki_push(batch: &[RequestEvent], settings: &LokiSinkSettings) -> Vec<Lok
         });
     };
     for (i, event) in batch.iter().enumerate() {
+        let event = event.borrow();
         let line = loki_line(event, settings.max_line_bytes);
         let cost = line.len() + 64;
         if size + cost > settings.max_push_bytes && !indices.is_empty() {
@@ -184,7 +189,7 @@ impl Sink for LokiSink {
         "loki"
     }
 
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError> {
+    async fn deliver(&self, batch: &[SharedEvent]) -> Result<(), SinkError> {
         let mut rejected = Vec::new();
         let mut messages = Vec::new();
         for push in loki_push(batch, &self.settings) {

@@ -1,6 +1,7 @@
 //! Lunary: `POST {url}/v1/runs/ingest` with `{"events": [...]}` (never a bare array), one
 //! `start` and one `end` (or `error`) run event per call, real timestamps (VENDORS §2).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use llm_proxy_platform::settings::LunarySinkSettings;
 use serde_json::{json, Map, Value};
 
 use super::http::{classify, client, send};
-use super::{Sink, SinkError};
+use super::{SharedEvent, Sink, SinkError};
 use crate::error::DispatcherError;
 
 pub const INGEST_PATH: &str = "/v1/runs/ingest";
@@ -177,8 +178,8 @@ pub fn run_events(event: &RequestEvent) -> [Value; 2] {
 }
 
 /// The ingest body of a batch: `{"events": [start, end, start, end, …]}`.
-pub fn lunary_events(batch: &[RequestEvent]) -> Value {
-    let events: Vec<Value> = batch.iter().flat_map(run_events).collect();
+pub fn lunary_events<E: Borrow<RequestEvent>>(batch: &[E]) -> Value {
+    let events: Vec<Value> = batch.iter().flat_map(|e| run_events(e.borrow())).collect();
     json!({ "events": events })
 }
 
@@ -208,7 +209,7 @@ impl LunarySink {
 }
 
 /// Batch indices whose run events Lunary reported as failed in a 200 answer.
-fn rejected_indices(batch: &[RequestEvent], answer: &[u8]) -> (Vec<usize>, Vec<String>) {
+fn rejected_indices(batch: &[SharedEvent], answer: &[u8]) -> (Vec<usize>, Vec<String>) {
     let Ok(body) = serde_json::from_slice::<Value>(answer) else {
         return (Vec::new(), Vec::new());
     };
@@ -246,7 +247,7 @@ impl Sink for LunarySink {
         "lunary"
     }
 
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError> {
+    async fn deliver(&self, batch: &[SharedEvent]) -> Result<(), SinkError> {
         let body = serde_json::to_vec(&lunary_events(batch))
             .map_err(|e| SinkError::permanent(format!("lunary: cannot encode: {e}")))?;
         let request = self

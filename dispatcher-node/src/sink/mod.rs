@@ -3,10 +3,12 @@
 
 mod file;
 mod file_layout;
+mod file_lines;
 mod helicone;
 mod http;
 mod loki;
 mod lunary;
+mod recent;
 pub mod usage;
 
 use std::sync::Arc;
@@ -17,13 +19,17 @@ use llm_proxy_core::event::RequestEvent;
 use llm_proxy_platform::Settings;
 
 pub use file::FileSink;
-pub use file_layout::{daily_file, session_file, session_lines};
+pub use file_layout::{daily_file, session_file, session_lines, session_start_line};
+pub use file_lines::{write_session_lines, write_session_start};
 pub use helicone::{helicone_log, HeliconeSink};
 pub use loki::{loki_push, LokiSink};
 pub use lunary::{lunary_events, LunarySink};
 pub use usage::UsageSink;
 
 use crate::error::DispatcherError;
+
+/// Events are shared, not copied, between the sinks of one dispatcher.
+pub type SharedEvent = Arc<RequestEvent>;
 
 /// Every sink name, in a fixed order.
 pub const SINK_NAMES: [&str; 5] = ["file", "loki", "lunary", "helicone", "usage"];
@@ -74,7 +80,7 @@ impl SinkError {
 #[async_trait(?Send)]
 pub trait Sink {
     fn name(&self) -> &'static str;
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError>;
+    async fn deliver(&self, batch: &[SharedEvent]) -> Result<(), SinkError>;
 }
 
 /// Builds a sink on the thread that will drive it.

@@ -15,7 +15,7 @@ use llm_proxy_platform::Settings;
 use llm_proxy_store::{DynStore, StoreError, UsageRecord};
 use tokio::sync::OnceCell;
 
-use super::{Sink, SinkError};
+use super::{SharedEvent, Sink, SinkError};
 
 pub const NAME: &str = "usage";
 
@@ -122,7 +122,7 @@ impl Sink for UsageSink {
         NAME
     }
 
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError> {
+    async fn deliver(&self, batch: &[SharedEvent]) -> Result<(), SinkError> {
         let horizon = Utc::now() - self.retention;
         let (records, stale): (Vec<UsageRecord>, Vec<UsageRecord>) = batch
             .iter()

@@ -120,7 +120,7 @@ impl Sink for Recording {
         "file"
     }
 
-    async fn deliver(&self, batch: &[RequestEvent]) -> Result<(), SinkError> {
+    async fn deliver(&self, batch: &[dispatcher_node::SharedEvent]) -> Result<(), SinkError> {
         self.seen.lock().unwrap().extend(batch.iter().map(|e| e.id));
         if self.hang {
             std::future::pending::<()>().await;

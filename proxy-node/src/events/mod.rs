@@ -5,7 +5,6 @@ mod exchange;
 mod file_sink;
 mod redis_stream;
 mod sink_stats;
-mod spill;
 mod spill_replay;
 mod stream_publisher;
 

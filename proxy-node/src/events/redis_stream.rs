@@ -16,10 +16,10 @@ use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tokio::task::JoinHandle;
 
 use super::sink_stats::{RedisSinkCounters, RedisSinkStats};
-use super::spill::Spill;
 use super::spill_replay;
 use super::stream_publisher::{PublishFailure, StreamPublisher};
 use super::{BatchOutcome, EventSink, SinkError};
+use llm_proxy_platform::spill::Spill;
 
 /// At most one "spill is full" warning per this interval; the counter has every drop.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);

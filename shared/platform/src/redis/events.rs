@@ -40,9 +40,12 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
 }
 
-/// The JSON an event is stored as.
-pub fn encode_event(event: &RequestEvent) -> Result<String, serde_json::Error> {
-    serde_json::to_string(event)
+/// Typical size of an encoded event with its capped bodies.
+const ENCODED_GUESS: usize = 4096;
+
+/// Appends the JSON an event is stored as to `buf`.
+pub fn encode_event(buf: &mut Vec<u8>, event: &RequestEvent) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(buf, event)
 }
 
 /// Appends `events` to their shards' streams in one pipelined round trip
@@ -58,8 +61,12 @@ pub async fn publish_events<C: ConnectionLike + Send>(
         return Ok(Vec::new());
     }
     let mut pipe = redis::pipe();
+    // One buffer for the batch: each command copies its arguments.
+    let mut json = Vec::with_capacity(ENCODED_GUESS);
+    let mut id = uuid::Uuid::encode_buffer();
     for event in events {
-        let json = encode_event(event)?;
+        json.clear();
+        encode_event(&mut json, event)?;
         pipe.cmd("XADD")
             .arg(keys.events_stream_for(event.project_id))
             .arg("MAXLEN")
@@ -67,9 +74,9 @@ pub async fn publish_events<C: ConnectionLike + Send>(
             .arg(keys.stream_maxlen())
             .arg("*")
             .arg(FIELD_EVENT)
-            .arg(json)
+            .arg(json.as_slice())
             .arg(FIELD_EVENT_ID)
-            .arg(event.id.to_string());
+            .arg(&*event.id.hyphenated().encode_lower(&mut id));
     }
     let ids: Vec<String> = pipe.query_async(conn).await?;
     Ok(ids)

@@ -1,5 +1,6 @@
-//! The local spill: events that could not reach Redis, kept in order as JSONL until they are
-//! replayed. Plain blocking file IO; callers run it off the async threads.
+//! The local spill: events that could not go on yet (Redis slow or down on the proxy; a full
+//! in-process sink queue in embedded mode), kept in order as JSONL until they are replayed.
+//! Plain blocking file IO; callers run it off the async threads.
 //!
 //! The directory holds append-only segments `{seq:020}.jsonl` (oldest first) and `cursor`
 //! (`{seq} {offset}`): every segment before `seq`, and the first `offset` bytes of `seq`, are

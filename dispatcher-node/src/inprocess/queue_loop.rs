@@ -1,0 +1,158 @@
+//! The loop that feeds one sink in embedded mode: what is queued first, then (once the queue
+//! is empty) what was spilled, oldest first; retries, then the dead-letter file for what the
+//! sink can never take.
+
+use std::sync::Arc;
+
+use llm_proxy_core::event::RequestEvent;
+use tokio::sync::{mpsc, watch};
+
+use super::dlq::append_dlq;
+use super::lane::Lane;
+use super::InProcessConfig;
+use crate::delivery::Delivery;
+use crate::sink::{SharedEvent, Sink};
+
+/// How a batch ended.
+enum Settled {
+    /// Delivered or dead-lettered, every event.
+    Done,
+    /// The dispatcher stopped first: these were not delivered.
+    Stopped(Vec<SharedEvent>),
+}
+
+pub(super) async fn run(
+    sink: &dyn Sink,
+    mut rx: mpsc::Receiver<SharedEvent>,
+    lane: &Lane,
+    config: &InProcessConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let batch_size = config.batch_size.max(1);
+    let mut buf = Vec::with_capacity(batch_size);
+    loop {
+        while buf.len() < batch_size {
+            match rx.try_recv() {
+                Ok(event) => buf.push(event),
+                Err(_) => break,
+            }
+        }
+        if !buf.is_empty() {
+            let events = std::mem::take(&mut buf);
+            if let Settled::Stopped(left) = deliver(sink, events, lane, config, &mut stop).await {
+                let lost = lane.spill_back(left).await;
+                if lost > 0 {
+                    tracing::error!(
+                        sink = lane.name,
+                        lost,
+                        "stopped with undelivered events and a full spill; events lost"
+                    );
+                }
+            }
+            continue;
+        }
+        if *stop.borrow() {
+            // Queue flushed; what is spilled stays on disk for the next start.
+            return;
+        }
+        match replay_chunk(sink, lane, config, &mut stop).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(sink = lane.name, error = %e, "cannot read the sink's spill; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(config.policy.base) => {},
+                    _ = stop.changed() => {},
+                }
+                continue;
+            }
+        }
+        tokio::select! {
+            n = rx.recv_many(&mut buf, batch_size) => if n == 0 { return },
+            _ = lane.wake.notified() => {},
+            _ = stop.changed() => {},
+        }
+    }
+}
+
+/// Delivers the oldest spilled chunk; `false` when nothing is spilled.
+async fn replay_chunk(
+    sink: &dyn Sink,
+    lane: &Lane,
+    config: &InProcessConfig,
+    stop: &mut watch::Receiver<bool>,
+) -> std::io::Result<bool> {
+    let Some((lines, end)) = lane.read_spill(config.batch_size.max(1)).await? else {
+        return Ok(false);
+    };
+    let mut events = Vec::with_capacity(lines.len());
+    let mut unreadable = 0;
+    for line in &lines {
+        match serde_json::from_slice::<RequestEvent>(line) {
+            Ok(event) => events.push(Arc::new(event)),
+            Err(_) => unreadable += 1,
+        }
+    }
+    if unreadable > 0 {
+        lane.metrics.dropped.inc_by(unreadable as u64);
+        tracing::error!(
+            sink = lane.name,
+            dropped = unreadable,
+            "unreadable lines in the sink's spill were dropped"
+        );
+    }
+    let count = events.len();
+    match deliver(sink, events, lane, config, stop).await {
+        // Left in the spill: delivered again (the delivered part too) on the next start.
+        Settled::Stopped(_) => Ok(true),
+        Settled::Done => {
+            lane.commit(end, count).await?;
+            Ok(true)
+        }
+    }
+}
+
+async fn deliver(
+    sink: &dyn Sink,
+    events: Vec<SharedEvent>,
+    lane: &Lane,
+    config: &InProcessConfig,
+    stop: &mut watch::Receiver<bool>,
+) -> Settled {
+    let n = events.len();
+    let mut delivery = Delivery::new(events, vec![0; n]);
+    while let Some(wait) = delivery.attempt(sink, &config.policy, &lane.metrics).await {
+        if *stop.borrow() {
+            let left = delivery
+                .pending()
+                .iter()
+                .map(|&i| SharedEvent::clone(&delivery.events[i]))
+                .collect();
+            dead_letter(sink, lane, config, &delivery);
+            return Settled::Stopped(left);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {},
+            _ = stop.changed() => {},
+        }
+    }
+    dead_letter(sink, lane, config, &delivery);
+    Settled::Done
+}
+
+fn dead_letter(sink: &dyn Sink, lane: &Lane, config: &InProcessConfig, delivery: &Delivery) {
+    if delivery.dead.is_empty() {
+        return;
+    }
+    lane.metrics
+        .dead_lettered
+        .inc_by(delivery.dead.len() as u64);
+    let lines: Vec<(&RequestEvent, &str)> = delivery
+        .dead
+        .iter()
+        .map(|(i, r)| (&*delivery.events[*i], r.as_str()))
+        .collect();
+    if let Err(e) = append_dlq(&config.dlq_dir, sink.name(), &lines) {
+        tracing::error!(sink = sink.name(), error = %e, lost = lines.len(), "cannot write the DLQ file; events lost");
+    }
+}

@@ -6,7 +6,7 @@
 #           dispatcher` (file sink, daily JSONL) drains it: events/s, DRAIN_REPEATS times.
 # embedded: `llm-proxy up` at c=64 for DURATION: calls, then how long until the file sink has
 #           all of them, and its delivered/spilled/replayed/dropped counters.
-# Env: EVENTS_N=50000 DRAIN_REPEATS=3 DURATION=10s MAX_CONCURRENT=4096 BIN=<dir of binaries>
+# Env: EVENTS_FILLER=oha|bench-stream EVENTS_N=50000 DRAIN_REPEATS=3 DURATION=10s MAX_CONCURRENT=4096 BIN=<dir of binaries>
 #      BENCH_PG_URL BENCH_REDIS_URL BENCH_NO_BUILD=1 KEEP_WORK=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,14 +27,14 @@ source bench/lib/events.sh
 need python3 "install python3"; need curl "apt-get install -y curl"
 need psql "apt-get install -y postgresql-client"; need redis-cli "apt-get install -y redis-tools"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llm-proxy-target}"
-OHA="$(command -v oha || echo "$HOME/.cache/llm-proxy-tools/bin/oha")"
-[ -x "$OHA" ] || die "oha is missing (bench/run.sh installs it)"
+OHA="${OHA:-$(command -v oha || echo "$HOME/.cache/llm-proxy-tools/bin/oha")}"
+[ -x "$OHA" ] || { EVENTS_FILLER=bench-stream; say "no oha (bench/run.sh installs it): drain fills with bench-stream"; }
 if [ -z "${BENCH_NO_BUILD:-}" ] && [ -z "${BIN:-}" ]; then
   say "building release binaries (llm-proxy, bench-upstream)"
   cargo build --release -q -p llm-proxy -p llm-proxy-bench || die "cargo build --release failed"
 fi
 BIN="${BIN:-$CARGO_TARGET_DIR/release}"
-for b in llm-proxy bench-upstream; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing"; done
+for b in llm-proxy bench-upstream bench-stream; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing"; done
 
 UP_PORT="$(free_port)"
 spawn upstream "$BIN/bench-upstream" "$UP_PORT" 64 0 1 75
@@ -49,13 +49,14 @@ for mode in $MODES; do
       psql "$PG_SERVER_URL" -qAtc 'select 1' >/dev/null 2>&1 || die "no Postgres at $PG_SERVER_URL"
       redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 || die "no Redis at $REDIS_URL"
       start_profile distributed
-      warm_up
+      [ "${EVENTS_FILLER:-oha}" = oha ] && warm_up
       for rep in $(seq 1 "$DRAIN_REPEATS"); do
         events_drain "$WORK/drain-$rep" "drain-$rep"
         stop_pid "$DISPATCHER_PID"
       done
       stop_profile ;;
     embedded)
+      [ "${EVENTS_FILLER:-oha}" = oha ] || die "embedded needs oha"
       start_profile embedded
       events_embedded
       stop_profile ;;

@@ -31,6 +31,20 @@ watch_sink() { # dir start_ms timeout_s
   echo "${first:-$start} $first_bytes ${lastgrow:-$start} $last"
 }
 
+# N calls at c=64 through the gateway: JSON with oha, or (EVENTS_FILLER=bench-stream, or no
+# oha) streamed calls of one chunk with bench-stream.
+fill_calls() { # n
+  if [ "${EVENTS_FILLER:-oha}" = oha ] && [ -x "$OHA" ]; then
+    timeout 300 "$OHA" --no-tui --output-format json -n "$1" -c 64 -t 30s -m POST -H 'Content-Type: application/json' \
+      -H "Authorization: Bearer $TOKEN" -d "$BODY" "$GW_URL$CHAT" >"$OUT/events-fill.json" \
+      || die "oha failed while filling the event stream"
+  else
+    timeout 300 "$BIN/bench-stream" --url "$GW_URL$CHAT?chunks=1&delay_ms=0" --token "$TOKEN" \
+      --streams "$1" --concurrency 64 --timeout-s 60 >"$OUT/events-fill.json" \
+      || die "bench-stream failed while filling the event stream"
+  fi
+}
+
 events_pipeline() {
   local dir="$WORK/events-sink"
   events_drain "$dir" distributed
@@ -45,16 +59,20 @@ events_drain() { # dir profile
   mkdir -p "$dir"
   say "events: stream trimmed; $EVENTS_N calls through the proxy with no dispatcher running"
   redis-cli -u "$REDIS_URL" XTRIM "$PREFIX:events:0" MAXLEN 0 >/dev/null || die "cannot trim the event stream"
-  timeout 300 "$OHA" --no-tui --output-format json -n "$EVENTS_N" -c 64 -t 30s -m POST -H 'Content-Type: application/json' \
-    -H "Authorization: Bearer $TOKEN" -d "$BODY" "$GW_URL$CHAT" >"$OUT/events-fill.json" \
-    || die "oha failed while filling the event stream"
+  fill_calls "$EVENTS_N"
   sleep 2 # the publisher batches
   backlog="$(stream_len)"
   note "$profile" events_backlog "$backlog"
   say "events: $backlog entries waiting; starting the dispatcher (file sink, daily JSONL)"
   start=$(now_ms)
   start_dispatcher "$dir"
+  local perf_pid=""
+  if [ -n "${EVENTS_PERF:-}" ]; then # EVENTS_PERF=file: perf samples of the drain
+    perf record -F 999 -g -p "$DISPATCHER_PID" -o "$EVENTS_PERF" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   read -r first first_bytes last last_bytes <<<"$(watch_sink "$dir" "$start" 180)"
+  [ -z "$perf_pid" ] || { kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; }
   lines="$(sink_lines "$dir")"
   note "$profile" events_drained "$lines"
   # The rate is taken between the first poll that saw data and the last growth, over the bytes

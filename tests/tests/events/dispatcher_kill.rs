@@ -60,10 +60,11 @@ async fn sigkill_of_a_dispatcher_mid_batch_loses_nothing_and_duplicates_at_most_
     let before = first.status().await;
     println!("before the kill:\n{}", before.summary());
     for sink in HTTP_SINKS {
-        assert_eq!(
-            before.number(sink, "pending"),
-            BATCH_SIZE as u64,
-            "{sink}: one batch in flight"
+        // One batch in flight, and the next one read (and decoded) ahead while it was sent.
+        let pending = before.number(sink, "pending");
+        assert!(
+            (BATCH_SIZE as u64..=2 * BATCH_SIZE as u64).contains(&pending),
+            "{sink}: one batch in flight and at most one read ahead, {pending} pending"
         );
         assert_eq!(before.number(sink, "delivered"), 0, "{sink}");
     }

@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod limits;
+mod pooled_connections;
 mod providers_anthropic;
 mod providers_passthrough;
 mod resilience;

@@ -8,6 +8,7 @@ mod admission;
 mod budget;
 mod cache;
 mod chat;
+mod connection_layer;
 mod errors;
 mod events;
 mod fixtures;

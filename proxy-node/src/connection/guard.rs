@@ -60,10 +60,6 @@ impl<T> Guarded<T> {
         guarded
     }
 
-    pub fn get_ref(&self) -> &T {
-        &self.io
-    }
-
     fn start_timer(&mut self) {
         if self.timer.is_none() && !self.head_timeout.is_zero() {
             self.timer = Some(Box::pin(tokio::time::sleep(self.head_timeout)));

@@ -206,9 +206,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
                     }
                 }
                 Phase::Head => {
-                    let mut scratch = [0u8; 8192];
-                    let mut read = ReadBuf::new(&mut scratch);
-                    match Pin::new(&mut this.io).poll_read(cx, &mut read) {
+                    // Read into actix's buffer (no zeroed scratch on every poll: the dispatcher
+                    // polls reads once per streamed chunk), then take the bytes back to hold.
+                    let start = buf.filled().len();
+                    match Pin::new(&mut this.io).poll_read(cx, buf) {
                         Poll::Pending => {
                             if this.timed_out(cx) {
                                 this.reject(Rejection::Timeout);
@@ -218,11 +219,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
                         }
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         // The end of the stream, perhaps mid-head: actix sees it as it is.
-                        Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                        Poll::Ready(Ok(())) if buf.filled().len() == start => {
                             return Poll::Ready(Ok(()))
                         }
                         Poll::Ready(Ok(())) => {
-                            this.held.extend_from_slice(read.filled());
+                            this.held.extend_from_slice(&buf.filled()[start..]);
+                            buf.set_filled(start);
                             this.process_held();
                         }
                     }

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 use llm_proxy_platform::Settings;
 use proxy_node::resilience::drain::{self, Drain};
 
@@ -28,24 +28,8 @@ where
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?
         .port();
-    let mut server = HttpServer::new(move || App::new().configure(configure.clone()))
-        // A client that closes its write side mid-stream cancels its request (and so the
-        // upstream call) instead of leaving the handler streaming to nobody.
-        .h1_allow_half_closed(false)
-        .client_request_timeout(Duration::from_millis(
-            settings.server.client_request_timeout_ms,
-        ))
-        .keep_alive(Duration::from_secs(settings.server.keep_alive_secs))
-        .max_connections(settings.server.max_connections)
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .disable_signals();
-    if let Some(workers) = settings.server.workers {
-        server = server.workers(workers);
-    }
-    let server = server
-        .listen(listener)
-        .map_err(|e| format!("cannot listen on {address}: {e}"))?
-        .run();
+    let server = proxy_node::connection::serve(listener, &settings.server, configure)
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let delay = if drains.is_empty() {
         Duration::ZERO
     } else {

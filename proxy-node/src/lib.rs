@@ -12,6 +12,7 @@ pub mod actors;
 pub mod admission;
 pub mod budget;
 pub mod cache;
+pub mod connection;
 pub mod credentials;
 pub mod error;
 pub mod events;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer};
 use llm_proxy_platform::{ControlBus, Settings};
 use llm_proxy_store::DynStore;
 
+use crate::connection;
 use crate::error::ProxyError;
 use crate::routes::{configure_health, configure_proxy};
 use crate::state::{ProxyParts, ProxyState};
@@ -56,25 +56,12 @@ impl Application {
         let port = listener.local_addr().map_err(bind_error)?.port();
         let health = configure_health(state.clone());
         let proxy = configure_proxy(state.clone());
-        let server = &settings.server;
-        let mut http = HttpServer::new(move || {
-            App::new()
-                .configure(health.clone())
-                .configure(proxy.clone())
-        })
-        // A client that closes its connection cancels its request (and so the upstream call)
-        // instead of leaving the handler running to completion.
-        .h1_allow_half_closed(false)
-        .client_request_timeout(Duration::from_millis(server.client_request_timeout_ms))
-        .keep_alive(Duration::from_secs(server.keep_alive_secs))
-        .max_connections(server.max_connections)
-        .shutdown_timeout(server.shutdown_timeout_secs)
+        let routes = move |cfg: &mut actix_web::web::ServiceConfig| {
+            health(cfg);
+            proxy(cfg);
+        };
         // Signals start a drain (readiness first), see `run_until_stopped`.
-        .disable_signals();
-        if let Some(workers) = server.workers {
-            http = http.workers(workers);
-        }
-        let server = http.listen(listener).map_err(bind_error)?.run();
+        let server = connection::serve(listener, &settings.server, routes).map_err(bind_error)?;
         Ok(Self {
             port,
             server,

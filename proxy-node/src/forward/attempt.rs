@@ -3,11 +3,15 @@
 //! first-byte timeout) or a 502/503 head, after an exponential backoff with jitter, while the
 //! retry budget lasts. Once a response head is handed on, nothing is retried, so a stream is
 //! never started twice.
+//!
+//! Apart from those opt-in retries, a reused pooled connection that the upstream closed before
+//! any response byte ([`Failure::Stale`]) is sent again at once, exactly once, on a fresh
+//! connection: the upstream closed it while idle and never saw the request.
 
 use awc::ClientResponse;
 use llm_proxy_platform::settings::ResilienceSettings;
 
-use super::send::{self, Failure, Outgoing};
+use super::send::{self, Connection, Failure, Outgoing};
 use crate::metrics::Metrics;
 use crate::resilience::{backoff, Upstream};
 
@@ -44,6 +48,8 @@ impl Resilient<'_> {
     ) -> Result<ClientResponse, Refusal> {
         let retry = &self.settings.retry;
         self.upstream.budget.request();
+        let mut connection = Connection::Pooled;
+        let mut reconnected = false;
         loop {
             let ticket = match self.upstream.breaker.admit() {
                 Ok(ticket) => ticket,
@@ -56,7 +62,7 @@ impl Resilient<'_> {
             let may_retry = || {
                 retry.enabled && *attempts < retry.max_attempts && self.upstream.budget.try_retry()
             };
-            match send::send(out).await {
+            match send::send(out, std::mem::replace(&mut connection, Connection::Pooled)).await {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if unhealthy(status) {
@@ -83,6 +89,17 @@ impl Resilient<'_> {
                     }
                     self.metrics
                         .upstream_error(self.provider, failure.metric_kind());
+                    if matches!(failure, Failure::Stale(_)) && !reconnected {
+                        reconnected = true;
+                        connection = Connection::Fresh;
+                        self.metrics.retried(self.provider);
+                        tracing::debug!(
+                            provider = self.provider,
+                            attempt = *attempts,
+                            "pooled upstream connection was closed; resending on a new one"
+                        );
+                        continue;
+                    }
                     if !may_retry() {
                         return Err(Refusal::Failed(failure));
                     }

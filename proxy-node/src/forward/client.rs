@@ -1,7 +1,9 @@
 //! One awc client per provider per worker (awc clients are not `Send`): rustls 0.23 on ring
 //! with the webpki roots, `TCP_NODELAY`, the provider's connect timeout, no client-wide timeout
 //! (streams have none; the first-byte and idle timeouts are ours), no redirects, no decompression,
-//! at most `max_concurrent_requests` connections. Host names that resolve to loopback, private
+//! at most `max_concurrent_requests` connections, idle pooled connections dropped after the
+//! provider's `pool_idle_timeout_ms`. A second client per provider never reuses a connection:
+//! it resends a request whose pooled connection turned out closed. Host names that resolve to loopback, private
 //! or link-local addresses are refused unless the provider allows them (SSRF, DNS rebinding);
 //! IP literals never reach the resolver: they were named in the configuration.
 
@@ -20,9 +22,8 @@ use awc::http::Uri;
 use futures_util::future::LocalBoxFuture;
 use rustls::ClientConfig;
 
+use super::reuse;
 use crate::provider::Providers;
-
-const KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 /// TLS for every upstream client; built once per process.
 pub fn tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
@@ -122,6 +123,7 @@ impl Service<ConnectInfo<Uri>> for NoDelayConnector {
         let connecting = self.0.call(req);
         Box::pin(async move {
             let connection = connecting.await?;
+            reuse::mark_opened();
             if let Err(e) = connection.io_ref().set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
@@ -130,18 +132,23 @@ impl Service<ConnectInfo<Uri>> for NoDelayConnector {
     }
 }
 
-pub fn build_client(
-    tls: Arc<ClientConfig>,
-    connect_timeout: Duration,
-    max_connections: usize,
-    allow_private: bool,
-) -> awc::Client {
+/// How one provider's clients connect.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub max_connections: usize,
+    pub allow_private: bool,
+    /// How long an idle connection stays in the pool; zero keeps none.
+    pub pool_idle: Duration,
+}
+
+pub fn build_client(tls: Arc<ClientConfig>, options: &ClientOptions) -> awc::Client {
     let connector = awc::Connector::new()
-        .connector(NoDelayConnector::new(allow_private))
+        .connector(NoDelayConnector::new(options.allow_private))
         .rustls_0_23(tls)
-        .timeout(connect_timeout)
-        .conn_keep_alive(KEEP_ALIVE)
-        .limit(max_connections.max(1));
+        .timeout(options.connect_timeout)
+        .conn_keep_alive(options.pool_idle)
+        .limit(options.max_connections.max(1));
     awc::Client::builder()
         .connector(connector)
         .disable_timeout()
@@ -150,9 +157,29 @@ pub fn build_client(
         .finish()
 }
 
+/// One provider's clients on one worker.
+pub struct UpstreamClient {
+    pub pooled: awc::Client,
+    /// Its pool keeps nothing, and requests ask the upstream to close (HTTP/1).
+    pub fresh: awc::Client,
+}
+
+impl UpstreamClient {
+    pub fn new(tls: &Arc<ClientConfig>, options: &ClientOptions) -> Self {
+        let fresh = ClientOptions {
+            pool_idle: Duration::ZERO,
+            ..options.clone()
+        };
+        Self {
+            pooled: build_client(Arc::clone(tls), options),
+            fresh: build_client(Arc::clone(tls), &fresh),
+        }
+    }
+}
+
 /// The clients of one worker, by provider name.
 pub struct UpstreamClients {
-    by_provider: HashMap<String, awc::Client>,
+    by_provider: HashMap<String, UpstreamClient>,
 }
 
 impl UpstreamClients {
@@ -160,20 +187,19 @@ impl UpstreamClients {
         let by_provider = providers
             .iter()
             .map(|p| {
-                let timeout = Duration::from_millis(p.settings.connect_timeout_ms);
-                let client = build_client(
-                    Arc::clone(tls),
-                    timeout,
-                    p.settings.max_concurrent_requests,
-                    p.settings.allow_private_network,
-                );
-                (p.name.clone(), client)
+                let options = ClientOptions {
+                    connect_timeout: Duration::from_millis(p.settings.connect_timeout_ms),
+                    max_connections: p.settings.max_concurrent_requests,
+                    allow_private: p.settings.allow_private_network,
+                    pool_idle: Duration::from_millis(p.settings.pool_idle_timeout_ms),
+                };
+                (p.name.clone(), UpstreamClient::new(tls, &options))
             })
             .collect();
         Self { by_provider }
     }
 
-    pub fn get(&self, provider: &str) -> Option<&awc::Client> {
+    pub fn get(&self, provider: &str) -> Option<&UpstreamClient> {
         self.by_provider.get(provider)
     }
 }

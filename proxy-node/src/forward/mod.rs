@@ -6,4 +6,5 @@ pub mod body;
 pub mod client;
 pub mod headers;
 pub mod response;
+pub mod reuse;
 pub mod send;

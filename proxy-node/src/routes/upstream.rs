@@ -160,7 +160,10 @@ pub(super) async fn forward(
         Err(Refusal::Failed(failure)) => {
             let termination = match &failure {
                 Failure::Timeout => Termination::Timeout,
-                Failure::Unreachable(cause) | Failure::Dropped(cause) | Failure::Blocked(cause) => {
+                Failure::Unreachable(cause)
+                | Failure::Dropped(cause)
+                | Failure::Stale(cause)
+                | Failure::Blocked(cause) => {
                     tracing::warn!(request_id = %exchange.request_id, provider = %provider.name, error = %cause, "upstream unreachable");
                     Termination::UpstreamError
                 }

@@ -28,6 +28,10 @@ pub struct ProviderSettings {
     pub first_byte_timeout_ms: u64,
     /// Longest silence between two chunks of a streamed answer.
     pub idle_timeout_ms: u64,
+    /// How long an upstream connection may sit idle in the pool and still be reused; 0 never
+    /// reuses one. Keep it below the upstream's own keep-alive, or the upstream closes idle
+    /// connections just as the gateway sends on them.
+    pub pool_idle_timeout_ms: u64,
     /// Error bodies on this provider's routes use Anthropic's envelope.
     pub anthropic_errors: bool,
     /// Let host names of this provider resolve to loopback, private, link-local or
@@ -54,6 +58,12 @@ pub enum AuthStyle {
     None,
 }
 
+/// Below the 5 s keep-alive of uvicorn (vLLM), Node.js and Apache, the shortest common ones.
+pub const DEFAULT_POOL_IDLE_MS: u64 = 4_000;
+
+/// OpenAI's and Anthropic's front ends keep idle connections 60 s or more.
+const CLOUD_POOL_IDLE_MS: u64 = 30_000;
+
 impl Default for ProviderSettings {
     fn default() -> Self {
         Self {
@@ -70,6 +80,7 @@ impl Default for ProviderSettings {
             connect_timeout_ms: 5_000,
             first_byte_timeout_ms: 120_000,
             idle_timeout_ms: 120_000,
+            pool_idle_timeout_ms: DEFAULT_POOL_IDLE_MS,
             anthropic_errors: false,
             allow_private_network: false,
             max_concurrent_requests: 1024,
@@ -94,6 +105,7 @@ pub fn default_providers() -> BTreeMap<String, ProviderSettings> {
         ]
         .map(String::from)
         .to_vec(),
+        pool_idle_timeout_ms: CLOUD_POOL_IDLE_MS,
         ..ProviderSettings::default()
     };
     let anthropic = ProviderSettings {
@@ -103,6 +115,7 @@ pub fn default_providers() -> BTreeMap<String, ProviderSettings> {
             .map(String::from)
             .to_vec(),
         anthropic_errors: true,
+        pool_idle_timeout_ms: CLOUD_POOL_IDLE_MS,
         ..ProviderSettings::default()
     };
     BTreeMap::from([

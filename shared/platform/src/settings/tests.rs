@@ -185,3 +185,26 @@ allowed_models = ["llama-*"]
     assert_eq!(vllm.auth, AuthStyle::Bearer);
     assert!(s.providers.contains_key("openai"));
 }
+
+#[test]
+fn pool_idle_time_is_per_provider() {
+    let file = r#"
+[providers.vllm]
+base_url = "http://127.0.0.1:8000"
+"#;
+    let s = load_with(
+        Some(file),
+        &[(
+            "LLM_PROXY_PROVIDERS__ANTHROPIC__POOL_IDLE_TIMEOUT_MS",
+            "1500",
+        )],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        s.providers["vllm"].pool_idle_timeout_ms,
+        providers::DEFAULT_POOL_IDLE_MS
+    );
+    assert_eq!(s.providers["openai"].pool_idle_timeout_ms, 30_000);
+    assert_eq!(s.providers["anthropic"].pool_idle_timeout_ms, 1_500);
+}

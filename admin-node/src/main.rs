@@ -6,6 +6,9 @@ use std::sync::Arc;
 use admin_node::Application;
 use llm_proxy_platform::{Cipher, ControlBus, EncryptionKey, LoadOptions, Settings};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("admin-node: {e}");

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use dispatcher_node::Application;
 use llm_proxy_platform::{telemetry, LoadOptions, Settings};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let settings = match Settings::load(LoadOptions::default()) {

@@ -6,6 +6,9 @@ use std::sync::Arc;
 use llm_proxy_platform::{Cipher, ControlBus, EncryptionKey, LoadOptions, Settings};
 use proxy_node::Application;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("proxy-node: {e}");

@@ -47,7 +47,6 @@ pub fn redact_text<'a>(text: &'a str, secret: Option<&str>) -> Cow<'a, str> {
 
 fn mask_key_shapes(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let lower = text.to_ascii_lowercase().into_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
     let mut i = 0;
@@ -57,7 +56,7 @@ fn mask_key_shapes(text: &str) -> Option<String> {
             .then(|| {
                 KEY_PREFIXES
                     .iter()
-                    .find(|p| lower[i..].starts_with(p.as_bytes()))
+                    .find(|p| starts_with_ignore_case(&bytes[i..], p.as_bytes()))
             })
             .flatten();
         if let Some(prefix) = prefix {
@@ -82,6 +81,11 @@ fn mask_key_shapes(text: &str) -> Option<String> {
         buf.push_str(&text[copied..]);
         buf
     })
+}
+
+fn starts_with_ignore_case(text: &[u8], prefix: &[u8]) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// Headers as an event records them: names lower-case, credentials masked, values redacted.
@@ -135,6 +139,38 @@ pub fn body(bytes: &[u8], total_len: usize, cap: usize, secret: Option<&str>) ->
         }
     }
     (Value::String(text.into_owned()), truncated)
+}
+
+/// A body that was parsed already, as an event records it: every string and key redacted in
+/// place ([`body`] gives the same for a complete JSON body, without a second parse).
+pub fn json(mut value: Value, secret: Option<&str>) -> Value {
+    redact_in_place(&mut value, secret);
+    value
+}
+
+fn redact_in_place(value: &mut Value, secret: Option<&str>) {
+    match value {
+        Value::String(text) => {
+            // `Owned` means something was masked.
+            if let Cow::Owned(masked) = redact_text(text, secret) {
+                *text = masked;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_in_place(v, secret)),
+        Value::Object(map) => {
+            if map
+                .keys()
+                .any(|k| matches!(redact_text(k, secret), Cow::Owned(_)))
+            {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (redact_text(&k, secret).into_owned(), v))
+                    .collect();
+            }
+            map.values_mut().for_each(|v| redact_in_place(v, secret));
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 pub fn record(
@@ -192,6 +228,23 @@ mod tests {
     fn masks_the_exact_secret_even_when_oddly_shaped() {
         let out = redact_text("x=weird!secret!value", Some("weird!secret!value"));
         assert_eq!(out, "x=[redacted]");
+    }
+
+    #[test]
+    fn parsed_bodies_are_redacted_like_text_bodies() {
+        let raw = br#"{"model":"m","messages":[{"role":"user","content":"key sk-abcdefghijklmnop, Bearer tok.abc.defghij"}],"wt_AAAABBBBCCCCDDDD":1,"n":2.5,"ok":true,"none":null}"#;
+        let (from_text, _) = body(raw, raw.len(), 4096, Some("tok.abc.defghij"));
+        let parsed: Value = serde_json::from_slice(raw).unwrap();
+        assert_eq!(json(parsed, Some("tok.abc.defghij")), from_text);
+    }
+
+    #[test]
+    fn prefixes_match_in_any_case() {
+        assert_eq!(redact_text("SK-ABCDEFGHIJKL", None), "SK-[redacted]");
+        assert_eq!(
+            redact_text("BEARER abcdefghijkl", None),
+            "BEARER [redacted]"
+        );
     }
 
     #[test]

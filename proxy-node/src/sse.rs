@@ -3,11 +3,14 @@
 //! Messages streams. Fed the bytes exactly as they arrive (any split), never buffers more than
 //! one line; the stream itself goes to the client untouched.
 
+mod chat_chunk;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::redact;
 use crate::usage::{usage_from, AnthropicUsage, ResponseFacts};
+use chat_chunk::ChatChunk;
 
 /// Lines longer than this are skipped (no legitimate event carries one).
 const MAX_LINE: usize = 1024 * 1024;
@@ -174,44 +177,95 @@ impl SseParser {
         self.line.extend_from_slice(bytes);
     }
 
+    /// The line, event and data buffers are cleared, not dropped: they are reused for the
+    /// next line (one allocation per stream, not per line).
     fn end_line(&mut self) {
         if std::mem::take(&mut self.skipping_line) {
             return;
         }
-        let line = std::mem::take(&mut self.line);
-        if line.is_empty() {
+        if self.line.is_empty() {
             self.dispatch();
             return;
         }
-        let line = String::from_utf8_lossy(&line);
-        if line.starts_with(':') {
-            return;
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line.as_ref(), ""),
-        };
-        match field {
-            "event" => self.event = value.to_owned(),
-            "data" => {
-                if !self.data.is_empty() {
-                    self.data.push('\n');
+        let line = String::from_utf8_lossy(&self.line);
+        if !line.starts_with(':') {
+            let (field, value) = match line.split_once(':') {
+                Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+                None => (line.as_ref(), ""),
+            };
+            match field {
+                "event" => {
+                    self.event.clear();
+                    self.event.push_str(value);
                 }
-                self.data.push_str(value);
+                "data" => {
+                    if !self.data.is_empty() {
+                        self.data.push('\n');
+                    }
+                    self.data.push_str(value);
+                }
+                _ => {}
             }
-            _ => {}
         }
+        self.line.clear();
     }
 
     fn dispatch(&mut self) {
-        let event = std::mem::take(&mut self.event);
-        let data = std::mem::take(&mut self.data);
-        if data.is_empty() || data == "[DONE]" {
-            return;
+        let mut event = std::mem::take(&mut self.event);
+        let mut data = std::mem::take(&mut self.data);
+        if !data.is_empty() && data != "[DONE]" {
+            self.events += 1;
+            self.apply_data(&event, &data);
         }
-        self.events += 1;
-        if let Ok(json) = serde_json::from_str::<Value>(&data) {
-            self.apply(&event, &json);
+        event.clear();
+        data.clear();
+        self.event = event;
+        self.data = data;
+    }
+
+    fn apply_data(&mut self, event: &str, data: &str) {
+        if event.is_empty() {
+            if let Ok(chunk) = serde_json::from_str::<ChatChunk>(data) {
+                if chunk.kind.is_none() {
+                    self.apply_typed_chat_chunk(&chunk);
+                    return;
+                }
+            }
+        }
+        if let Ok(json) = serde_json::from_str::<Value>(data) {
+            self.apply(event, &json);
+        }
+    }
+
+    /// [`Self::apply_chat_chunk`] for a chunk read into typed fields.
+    fn apply_typed_chat_chunk(&mut self, chunk: &ChatChunk) {
+        if chunk.has_error_object() {
+            self.facts.error = true;
+        }
+        if self.facts.model.is_none() {
+            self.facts.model = chunk.model.as_deref().map(str::to_owned);
+        }
+        for choice in chunk.choices.iter().flatten() {
+            if let Some(reason) = &choice.finish_reason {
+                self.facts.finish_reason = Some(reason.as_ref().to_owned());
+            }
+            if choice.index.unwrap_or(0) != 0 {
+                continue;
+            }
+            if let Some(text) = choice.text() {
+                self.push_text(text);
+            }
+            for delta in choice
+                .tool_calls()
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                self.apply_chat_tool_delta(delta);
+            }
+        }
+        if let Some(usage) = chunk.usage.as_ref().and_then(usage_from) {
+            self.facts.usage = Some(usage);
         }
     }
 
@@ -501,6 +555,31 @@ mod tests {
             assert_eq!(usage.cached_tokens, Some(2048));
             assert_eq!(s.text, "Hi there");
         }
+    }
+
+    #[test]
+    fn typed_chat_chunks_read_like_the_general_path() {
+        let chunks = [
+            r#"{"model":"m1","choices":[{"index":0,"delta":{"content":"a\"b"},"finish_reason":null}]}"#,
+            r#"{"model":"m2","choices":[{"index":1,"delta":{"content":"skip"},"finish_reason":"length"}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"c"},"finish_reason":5}]}"#,
+            r#"{"choices":[{"index":0,"text":"legacy","finish_reason":"stop"}],"error":{"message":"x"}}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t1","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":null,"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
+            r#"{"choices":[],"usage":null,"error":"not an object"}"#,
+        ];
+        let mut typed = SseParser::new(1024);
+        let mut general = SseParser::new(1024);
+        for data in chunks {
+            typed.feed(format!("data: {data}\n\n").as_bytes());
+            general.events += 1;
+            general.apply("", &serde_json::from_str::<Value>(data).unwrap());
+        }
+        let typed = typed.finish();
+        assert_eq!(typed.text, "a\"bclegacy");
+        assert!(typed.facts.error);
+        assert_eq!(typed.tool_calls.len(), 1);
+        assert_eq!(typed, general.finish());
     }
 
     #[test]

@@ -162,15 +162,19 @@ impl Capture {
             let body = summary.record_body();
             return (summary.facts, body, summary.text_truncated);
         }
-        let facts = if self.total == self.buf.len() && !self.buf.is_empty() {
-            serde_json::from_slice::<Value>(&self.buf)
-                .map(|v| facts_from_json(&v))
-                .unwrap_or_default()
-        } else {
-            ResponseFacts::default()
-        };
-        let (body, truncated) = redact::body(&self.buf, self.total, body_cap, None);
-        (facts, body, truncated)
+        let whole = self.total == self.buf.len() && !self.buf.is_empty();
+        let parsed = whole
+            .then(|| serde_json::from_slice::<Value>(&self.buf).ok())
+            .flatten();
+        let facts = parsed.as_ref().map(facts_from_json).unwrap_or_default();
+        match parsed {
+            // The record is the same redacted JSON, without parsing the body a second time.
+            Some(json) if self.buf.len() <= body_cap => (facts, redact::json(json, None), false),
+            _ => {
+                let (body, truncated) = redact::body(&self.buf, self.total, body_cap, None);
+                (facts, body, truncated)
+            }
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub provider: String,
-    pub status_class: String,
+    pub status_class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -51,6 +51,16 @@ type HistogramFamily = Family<ProviderLabels, Histogram, fn() -> Histogram>;
 fn duration_histogram() -> Histogram {
     // 1 ms … ~9 min.
     Histogram::new(exponential_buckets(0.001, 2.0, 20))
+}
+
+fn status_class(status: u16) -> &'static str {
+    const CLASSES: [&str; 10] = [
+        "0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx",
+    ];
+    CLASSES
+        .get(usize::from(status / 100))
+        .copied()
+        .unwrap_or("other")
 }
 
 fn overhead_histogram() -> Histogram {
@@ -186,7 +196,7 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels {
                 provider: provider.clone(),
-                status_class: format!("{}xx", status / 100),
+                status_class: status_class(status),
             })
             .inc();
         self.duration

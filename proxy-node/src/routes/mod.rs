@@ -34,11 +34,14 @@ pub fn configure_health(state: ProxyState) -> impl Fn(&mut web::ServiceConfig) +
 
 /// The catch-all proxy routes. Register them LAST: every path not claimed before is proxied.
 /// Runs once per worker, so each worker gets its own upstream clients.
+///
+/// An empty scope matches every path by prefix; a `/{tail:.*}` resource did the same through
+/// actix-router's regex, ≈12 % of a call's instructions.
 pub fn configure_proxy(state: ProxyState) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         let clients = web::Data::new(UpstreamClients::new(&state.providers, &state.tls));
         cfg.service(
-            web::resource("/{tail:.*}")
+            web::scope("")
                 .app_data(web::Data::new(state.clone()))
                 .app_data(clients)
                 .default_service(web::to(proxy::proxy)),

@@ -117,8 +117,10 @@ pub async fn proxy(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    exchange.request.headers =
-        redact::headers(req.headers(), credentials::raw_credential(req.headers()));
+    if state.settings.events.enabled {
+        exchange.request.headers =
+            redact::headers(req.headers(), credentials::raw_credential(req.headers()));
+    }
     let mut cors = Headers::new();
     let mut in_flight = InFlight::new(exchange, &state);
     let mut response =
@@ -180,15 +182,19 @@ async fn prepare(
         Duration::from_millis(server.client_body_timeout_ms),
     )
     .await?;
-    let cap = state.settings.events.body_cap_bytes;
-    let (recorded, truncated) = redact::body(&body, body.len(), cap, Some(token.expose()));
-    exchange.request.body = recorded;
-    exchange.request.truncated = truncated;
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let facts = policy::inspect_body(&provider, content_type, &body)?;
+    let facts = policy::inspect_body(&provider, content_type, &body);
+    if state.settings.events.enabled {
+        // Recorded before the policy's verdict: a refused body is part of the refusal's event.
+        let parsed = facts.as_ref().ok().and_then(|f| f.json.as_ref());
+        let cap = state.settings.events.body_cap_bytes;
+        (exchange.request.body, exchange.request.truncated) =
+            record_body(&body, parsed, cap, token.expose());
+    }
+    let facts = facts?;
     let turn = session::Turn::read(
         req.headers(),
         facts.json.as_ref(),
@@ -243,6 +249,14 @@ async fn prepare(
         json: facts.json,
         limit_headers: admitted.headers,
     })))
+}
+
+/// The request body as its event records it; a body the policy parsed is not parsed again.
+fn record_body(body: &[u8], parsed: Option<&Value>, cap: usize, secret: &str) -> (Value, bool) {
+    match parsed {
+        Some(json) if body.len() <= cap => (redact::json(json.clone(), Some(secret)), false),
+        _ => redact::body(body, body.len(), cap, Some(secret)),
+    }
 }
 
 /// A refusal (or an upstream failure) in the provider's error envelope, recorded as an event.
@@ -312,8 +326,8 @@ pub(super) fn reject_with(
 
 /// `X-Request-ID` and the gateway's own time so far (`x-llm-proxy-overhead-ms`, `Server-Timing`).
 pub(super) fn gateway_headers(exchange: &Exchange, now: Instant) -> Headers {
-    let overhead_ms = exchange.overhead(now).as_secs_f64() * 1000.0;
-    let mut timing = format!("gateway;dur={overhead_ms:.3}");
+    let overhead_ms = format!("{:.3}", exchange.overhead(now).as_secs_f64() * 1000.0);
+    let mut timing = format!("gateway;dur={overhead_ms}");
     if let Some(upstream) = exchange.upstream_ttfb() {
         timing.push_str(&format!(
             ", upstream;dur={:.3}",
@@ -324,7 +338,7 @@ pub(super) fn gateway_headers(exchange: &Exchange, now: Instant) -> Headers {
     if let Ok(id) = HeaderValue::from_str(&exchange.request_id) {
         out.push((HeaderName::from_static(request_id::HEADER), id));
     }
-    if let Ok(value) = HeaderValue::from_str(&format!("{overhead_ms:.3}")) {
+    if let Ok(value) = HeaderValue::from_str(&overhead_ms) {
         out.push((HeaderName::from_static("x-llm-proxy-overhead-ms"), value));
     }
     if let Ok(value) = HeaderValue::from_str(&timing) {

@@ -67,11 +67,13 @@ pub fn hash_secret(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
     let mut out = String::with_capacity(64);
     for byte in digest {
-        use std::fmt::Write;
-        let _ = write!(out, "{byte:02x}");
+        out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
     }
     out
 }
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 pub fn obfuscate(secret: &str) -> String {
     match secret.strip_prefix(TOKEN_PREFIX) {
@@ -112,6 +114,14 @@ mod tests {
         assert_eq!(TokenSecret::parse(&bad), Err(MalformedToken::Alphabet));
         let unicode = format!("wt_{}é", &body[..30]);
         assert!(TokenSecret::parse(&unicode).is_err());
+    }
+
+    #[test]
+    fn hash_is_lower_case_hex_sha256() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -217,3 +217,27 @@ async fn stopping_with_a_sink_down_keeps_every_event_for_the_next_start() {
     expected.sort();
     assert_eq!(seen, expected, "every event once, none lost");
 }
+
+#[actix_web::test]
+async fn a_sink_hanging_past_the_shutdown_deadline_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let hung = start(config(dir.path(), 16, 64 * 1024 * 1024), false, false);
+    let sent = events(300);
+    assert_eq!(send_in_batches(&hung, &sent).await, 0);
+    // One batch is in the hung sink's hands and the queue is full when the deadline passes.
+    hung.dispatcher.shutdown(Duration::from_millis(200)).await;
+    assert!(hung.seen.lock().unwrap().is_empty());
+    assert_eq!(hung.metrics.sink("file").dropped.get(), 0);
+
+    let up = start(config(dir.path(), 16, 64 * 1024 * 1024), true, false);
+    assert!(wait_seen(&up, sent.len()).await);
+    up.dispatcher.shutdown(Duration::from_secs(5)).await;
+    let mut seen = up.seen.lock().unwrap().clone();
+    seen.sort();
+    let mut expected = ids(&sent);
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "the batch in flight and the queue were spilled, once each"
+    );
+}

@@ -69,6 +69,7 @@ struct Running {
 pub struct InProcessDispatcher {
     sender: EventSender,
     stop: watch::Sender<bool>,
+    abandon: watch::Sender<bool>,
     running: Vec<Running>,
 }
 
@@ -123,6 +124,7 @@ impl InProcessDispatcher {
     /// what an earlier run left there is delivered before anything new.
     pub fn start(specs: Vec<SinkSpec>, config: InProcessConfig, metrics: &Metrics) -> Self {
         let (stop, stop_rx) = watch::channel(false);
+        let (abandon, abandon_rx) = watch::channel(false);
         let mut lanes = Vec::new();
         let mut running = Vec::new();
         for spec in specs {
@@ -136,11 +138,14 @@ impl InProcessDispatcher {
             let (done_tx, done) = oneshot::channel();
             let factory = spec.factory;
             let config = config.clone();
-            let stop_rx = stop_rx.clone();
+            let signals = queue_loop::Signals {
+                stop: stop_rx.clone(),
+                abandon: abandon_rx.clone(),
+            };
             arbiter.spawn_fn(move || {
                 actix_rt::spawn(async move {
                     match factory() {
-                        Ok(sink) => queue_loop::run(&*sink, rx, &lane, &config, stop_rx).await,
+                        Ok(sink) => queue_loop::run(&*sink, rx, &lane, &config, signals).await,
                         Err(e) => tracing::error!(sink = name, error = %e, "cannot start sink"),
                     }
                     let _ = done_tx.send(());
@@ -157,6 +162,7 @@ impl InProcessDispatcher {
                 lanes: Arc::new(lanes),
             },
             stop,
+            abandon,
             running,
         }
     }
@@ -165,15 +171,45 @@ impl InProcessDispatcher {
         self.sender.clone()
     }
 
-    /// Delivers what is queued (what fails goes back to the spill), then stops. What is spilled
-    /// stays on disk for the next start.
+    /// Delivers what is queued (what fails goes back to the spill), then stops. A sink still
+    /// busy at the deadline is given up: its batch in flight and its queue go to its spill.
+    /// What is spilled stays on disk for the next start.
     pub async fn shutdown(self, timeout: Duration) {
         let _ = self.stop.send(true);
-        for running in self.running {
-            if tokio::time::timeout(timeout, running.done).await.is_err() {
-                tracing::warn!(sink = running.name, "in-process sink did not drain in time");
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut late = Vec::new();
+        for mut running in self.running {
+            if tokio::time::timeout_at(deadline, &mut running.done)
+                .await
+                .is_ok()
+            {
+                running.arbiter.stop();
+            } else {
+                late.push(running);
+            }
+        }
+        if late.is_empty() {
+            return;
+        }
+        let _ = self.abandon.send(true);
+        for mut running in late {
+            tracing::warn!(
+                sink = running.name,
+                "in-process sink did not drain in time; its events go to its spill"
+            );
+            if tokio::time::timeout(SPILL_BACK_GRACE, &mut running.done)
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    sink = running.name,
+                    "in-process sink could not spill its queue in time; queued events lost"
+                );
             }
             running.arbiter.stop();
         }
     }
 }
+
+/// How long a given-up sink has to write its queue to its spill (local disk).
+const SPILL_BACK_GRACE: Duration = Duration::from_secs(5);

@@ -1,6 +1,7 @@
 //! The loop that feeds one sink in embedded mode: what is queued first, then (once the queue
 //! is empty) what was spilled, oldest first; retries, then the dead-letter file for what the
-//! sink can never take.
+//! sink can never take. Once shutdown gives up on a sink (`Signals::abandon`), the batch in
+//! flight and everything still queued go back to the spill instead of to the sink.
 
 use std::sync::Arc;
 
@@ -12,6 +13,35 @@ use super::lane::Lane;
 use super::InProcessConfig;
 use crate::delivery::Delivery;
 use crate::sink::{SharedEvent, Sink};
+
+/// Shutdown's two steps: `stop` = deliver what is queued, then return; `abandon` = the
+/// deadline passed, stop waiting for the sink.
+pub(super) struct Signals {
+    pub stop: watch::Receiver<bool>,
+    pub abandon: watch::Receiver<bool>,
+}
+
+impl Signals {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    fn abandoned(&self) -> bool {
+        *self.abandon.borrow()
+    }
+}
+
+/// Resolves once `abandon` is set; never if its sender is gone without setting it.
+async fn abandoned(abandon: &mut watch::Receiver<bool>) {
+    loop {
+        if *abandon.borrow_and_update() {
+            return;
+        }
+        if abandon.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
 
 /// How a batch ended.
 enum Settled {
@@ -26,7 +56,7 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<SharedEvent>,
     lane: &Lane,
     config: &InProcessConfig,
-    mut stop: watch::Receiver<bool>,
+    mut signals: Signals,
 ) {
     let batch_size = config.batch_size.max(1);
     let mut buf = Vec::with_capacity(batch_size);
@@ -39,7 +69,8 @@ pub(super) async fn run(
         }
         if !buf.is_empty() {
             let events = std::mem::take(&mut buf);
-            if let Settled::Stopped(left) = deliver(sink, events, lane, config, &mut stop).await {
+            if let Settled::Stopped(left) = deliver(sink, events, lane, config, &mut signals).await
+            {
                 let lost = lane.spill_back(left).await;
                 if lost > 0 {
                     tracing::error!(
@@ -51,18 +82,18 @@ pub(super) async fn run(
             }
             continue;
         }
-        if *stop.borrow() {
+        if signals.stopping() {
             // Queue flushed; what is spilled stays on disk for the next start.
             return;
         }
-        match replay_chunk(sink, lane, config, &mut stop).await {
+        match replay_chunk(sink, lane, config, &mut signals).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(sink = lane.name, error = %e, "cannot read the sink's spill; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(config.policy.base) => {},
-                    _ = stop.changed() => {},
+                    _ = signals.stop.changed() => {},
                 }
                 continue;
             }
@@ -70,7 +101,7 @@ pub(super) async fn run(
         tokio::select! {
             n = rx.recv_many(&mut buf, batch_size) => if n == 0 { return },
             _ = lane.wake.notified() => {},
-            _ = stop.changed() => {},
+            _ = signals.stop.changed() => {},
         }
     }
 }
@@ -80,7 +111,7 @@ async fn replay_chunk(
     sink: &dyn Sink,
     lane: &Lane,
     config: &InProcessConfig,
-    stop: &mut watch::Receiver<bool>,
+    signals: &mut Signals,
 ) -> std::io::Result<bool> {
     let Some((lines, end)) = lane.read_spill(config.batch_size.max(1)).await? else {
         return Ok(false);
@@ -102,7 +133,7 @@ async fn replay_chunk(
         );
     }
     let count = events.len();
-    match deliver(sink, events, lane, config, stop).await {
+    match deliver(sink, events, lane, config, signals).await {
         // Left in the spill: delivered again (the delivered part too) on the next start.
         Settled::Stopped(_) => Ok(true),
         Settled::Done => {
@@ -117,27 +148,45 @@ async fn deliver(
     events: Vec<SharedEvent>,
     lane: &Lane,
     config: &InProcessConfig,
-    stop: &mut watch::Receiver<bool>,
+    signals: &mut Signals,
 ) -> Settled {
+    if signals.abandoned() {
+        return Settled::Stopped(events);
+    }
     let n = events.len();
     let mut delivery = Delivery::new(events, vec![0; n]);
-    while let Some(wait) = delivery.attempt(sink, &config.policy, &lane.metrics).await {
-        if *stop.borrow() {
-            let left = delivery
-                .pending()
-                .iter()
-                .map(|&i| SharedEvent::clone(&delivery.events[i]))
-                .collect();
+    loop {
+        // A sink that hangs is given up at the shutdown deadline; what it may have taken of
+        // this batch is spilled again too (at least once, never lost).
+        let next = tokio::select! {
+            next = delivery.attempt(sink, &config.policy, &lane.metrics) => Some(next),
+            _ = abandoned(&mut signals.abandon) => None,
+        };
+        let wait = match next {
+            Some(Some(wait)) => wait,
+            Some(None) => break,
+            None => return Settled::Stopped(undelivered(&delivery)),
+        };
+        if signals.stopping() {
+            let left = undelivered(&delivery);
             dead_letter(sink, lane, config, &delivery);
             return Settled::Stopped(left);
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {},
-            _ = stop.changed() => {},
+            _ = signals.stop.changed() => {},
         }
     }
     dead_letter(sink, lane, config, &delivery);
     Settled::Done
+}
+
+fn undelivered(delivery: &Delivery) -> Vec<SharedEvent> {
+    delivery
+        .pending()
+        .iter()
+        .map(|&i| SharedEvent::clone(&delivery.events[i]))
+        .collect()
 }
 
 fn dead_letter(sink: &dyn Sink, lane: &Lane, config: &InProcessConfig, delivery: &Delivery) {

@@ -101,6 +101,14 @@ pub fn preflight(provider: &Provider, req: &HttpRequest) -> Result<HttpResponse,
     Ok(response.finish())
 }
 
+/// What browser code may read of a gateway answer: its own headers (limits, budgets, cache,
+/// timing) as well as `retry-after`.
+const EXPOSED_HEADERS: &str = "x-request-id, server-timing, x-llm-proxy-overhead-ms, \
+     x-proxy-cache, cache-status, retry-after, x-ratelimit-limit, x-ratelimit-remaining, \
+     x-ratelimit-reset, x-llm-proxy-degraded, x-llm-proxy-budget-scope, \
+     x-llm-proxy-budget-period, x-llm-proxy-budget-remaining-usd, \
+     x-llm-proxy-budget-remaining-tokens, x-llm-proxy-budget-reset";
+
 /// CORS headers for an actual (non-preflight) response to an allowed origin.
 pub fn cors_headers(origin: Option<&str>) -> Vec<(header::HeaderName, HeaderValue)> {
     let Some(value) = origin.and_then(|o| HeaderValue::from_str(o).ok()) else {
@@ -110,10 +118,7 @@ pub fn cors_headers(origin: Option<&str>) -> Vec<(header::HeaderName, HeaderValu
         (header::ACCESS_CONTROL_ALLOW_ORIGIN, value),
         (
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(
-                "x-request-id, server-timing, x-llm-proxy-overhead-ms, x-proxy-cache, \
-                 cache-status, retry-after",
-            ),
+            HeaderValue::from_static(EXPOSED_HEADERS),
         ),
         (header::VARY, HeaderValue::from_static("Origin")),
     ]
@@ -251,6 +256,28 @@ mod tests {
     use super::*;
     use llm_proxy_platform::settings::ProviderSettings;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn browsers_may_read_the_limit_and_budget_headers() {
+        let headers = cors_headers(Some("https://app.example"));
+        let exposed = headers
+            .iter()
+            .find(|(name, _)| name == header::ACCESS_CONTROL_EXPOSE_HEADERS)
+            .map(|(_, value)| value.to_str().unwrap().to_owned())
+            .unwrap();
+        let names: Vec<&str> = exposed.split(',').map(str::trim).collect();
+        for name in [
+            "retry-after",
+            "x-ratelimit-remaining",
+            "x-llm-proxy-degraded",
+            "x-llm-proxy-budget-remaining-usd",
+            "x-llm-proxy-budget-remaining-tokens",
+            "x-llm-proxy-budget-reset",
+        ] {
+            assert!(names.contains(&name), "{name} is not exposed: {exposed}");
+        }
+        assert!(cors_headers(None).is_empty());
+    }
 
     fn provider() -> Provider {
         Provider::new(

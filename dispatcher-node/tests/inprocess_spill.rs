@@ -198,6 +198,18 @@ async fn a_spill_left_by_an_earlier_run_is_delivered_first() {
     assert!(spill.is_empty());
 }
 
+/// A working sink started on the spill an earlier run left in `dir` gets each of `sent` once.
+async fn next_start_delivers_each_once(dir: &Path, sent: &[RequestEvent], why: &str) {
+    let up = start(config(dir, 16, 64 * 1024 * 1024), true, false);
+    assert!(wait_seen(&up, sent.len()).await);
+    up.dispatcher.shutdown(Duration::from_secs(5)).await;
+    let mut seen = up.seen.lock().unwrap().clone();
+    seen.sort();
+    let mut expected = ids(sent);
+    expected.sort();
+    assert_eq!(seen, expected, "{why}");
+}
+
 #[actix_web::test]
 async fn stopping_with_a_sink_down_keeps_every_event_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,14 +220,7 @@ async fn stopping_with_a_sink_down_keeps_every_event_for_the_next_start() {
     assert_eq!(down.metrics.sink("file").dropped.get(), 0);
     assert!(down.seen.lock().unwrap().is_empty());
 
-    let up = start(config(dir.path(), 16, 64 * 1024 * 1024), true, false);
-    assert!(wait_seen(&up, sent.len()).await);
-    up.dispatcher.shutdown(Duration::from_secs(5)).await;
-    let mut seen = up.seen.lock().unwrap().clone();
-    seen.sort();
-    let mut expected = ids(&sent);
-    expected.sort();
-    assert_eq!(seen, expected, "every event once, none lost");
+    next_start_delivers_each_once(dir.path(), &sent, "every event once, none lost").await;
 }
 
 #[actix_web::test]
@@ -229,15 +234,10 @@ async fn a_sink_hanging_past_the_shutdown_deadline_loses_nothing() {
     assert!(hung.seen.lock().unwrap().is_empty());
     assert_eq!(hung.metrics.sink("file").dropped.get(), 0);
 
-    let up = start(config(dir.path(), 16, 64 * 1024 * 1024), true, false);
-    assert!(wait_seen(&up, sent.len()).await);
-    up.dispatcher.shutdown(Duration::from_secs(5)).await;
-    let mut seen = up.seen.lock().unwrap().clone();
-    seen.sort();
-    let mut expected = ids(&sent);
-    expected.sort();
-    assert_eq!(
-        seen, expected,
-        "the batch in flight and the queue were spilled, once each"
-    );
+    next_start_delivers_each_once(
+        dir.path(),
+        &sent,
+        "the batch in flight and the queue were spilled, once each",
+    )
+    .await;
 }

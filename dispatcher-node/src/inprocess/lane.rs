@@ -147,10 +147,16 @@ impl Lane {
     }
 
     /// The oldest spilled lines, up to `max_lines`; `None` when nothing is spilled (events go
-    /// to the queue again from now on).
-    pub async fn read_spill(&self, max_lines: usize) -> std::io::Result<Option<Chunk>> {
+    /// to the queue again from now on) or when `queue` still holds events: those were queued
+    /// before the spill began, so they go first. Checked under the lock `offer` takes, so an
+    /// event cannot slip into the queue between the check and the read.
+    pub async fn read_spill(
+        &self,
+        max_lines: usize,
+        queue: &mpsc::Receiver<SharedEvent>,
+    ) -> std::io::Result<Option<Chunk>> {
         let state = Arc::clone(&self.state).lock_owned().await;
-        if !state.spilling {
+        if !state.spilling || !queue.is_empty() {
             return Ok(None);
         }
         blocking(state, move |state| {

@@ -172,8 +172,11 @@ impl FileSink {
             written.push((file, path, batch));
         }
         let mut failure = None;
-        let files: Vec<&File> = written.iter().map(|(file, _, _)| file).collect();
-        for ((_, path, batch), synced) in written.iter().zip(sync_all(&files)) {
+        let (files, written): (Vec<File>, Vec<(PathBuf, Vec<&RequestEvent>)>) = written
+            .into_iter()
+            .map(|(file, path, batch)| (file, (path, batch)))
+            .unzip();
+        for ((path, batch), synced) in written.iter().zip(sync_all(files)) {
             match synced {
                 Ok(()) => batch.iter().for_each(|e| state.recent.remember(e.id)),
                 Err(e) => failure = Some(io_error(path, e)),
@@ -187,30 +190,39 @@ fn io_error(path: &Path, e: std::io::Error) -> SinkError {
     SinkError::retryable(format!("cannot write {}: {e}", path.display()))
 }
 
-/// Threads that fsync the files of one batch at once.
+/// fsyncs of one batch running at once at most.
 const SYNC_THREADS: usize = 16;
 
-/// `sync_data` of every file, several at a time; the results in order.
-fn sync_all(files: &[&File]) -> Vec<std::io::Result<()>> {
-    if files.len() <= 1 {
-        return files.iter().map(|f| f.sync_data()).collect();
+/// `sync_data` of every file, several at a time on the runtime's blocking pool (its threads
+/// are kept and reused: a thread per fsync would be created and torn down per batch); the
+/// results in order. One after another when there is no runtime.
+fn sync_all(files: Vec<File>) -> Vec<std::io::Result<()>> {
+    let runtime = tokio::runtime::Handle::try_current();
+    let runtime = match runtime {
+        Ok(runtime) if files.len() > 1 => runtime,
+        _ => return files.iter().map(File::sync_data).collect(),
+    };
+    let count = files.len();
+    let per_task = count.div_ceil(SYNC_THREADS);
+    let (done, results) = std::sync::mpsc::channel();
+    let mut files = files.into_iter().enumerate().peekable();
+    while files.peek().is_some() {
+        let chunk: Vec<(usize, File)> = files.by_ref().take(per_task).collect();
+        let done = done.clone();
+        runtime.spawn_blocking(move || {
+            for (i, file) in chunk {
+                let _ = done.send((i, file.sync_data()));
+            }
+        });
     }
-    let per_thread = files.len().div_ceil(SYNC_THREADS);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(per_thread)
-            .map(|chunk| {
-                scope.spawn(move || chunk.iter().map(|f| f.sync_data()).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![Err(std::io::Error::other("fsync thread panicked"))])
-            })
-            .collect()
-    })
+    drop(done);
+    let mut out: Vec<std::io::Result<()>> = (0..count)
+        .map(|_| Err(std::io::Error::other("fsync task did not finish")))
+        .collect();
+    for (i, result) in results {
+        out[i] = result;
+    }
+    out
 }
 
 /// Which file an event goes to, without building its path.

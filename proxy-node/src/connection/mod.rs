@@ -68,6 +68,11 @@ where
                     AppConfig::__priv_test_new(false, address.to_string(), address)
                 }));
             fn_service(move |io: actix_rt::net::TcpStream| async move {
+                // Stream chunks go out when written, not held back until the client ACKs
+                // the previous segment (Nagle).
+                if let Err(e) = io.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY on a client connection");
+                }
                 let peer = io.peer_addr().ok();
                 Ok((Guarded::new(io, head_timeout), peer))
             })

@@ -28,8 +28,8 @@ pub struct DispatcherSettings {
     pub retry_max_ms: u64,
     /// Consumer name inside each group; defaults to the node name (the host).
     pub consumer_name: Option<String>,
-    /// Embedded mode: events waiting per sink in the in-process queue; beyond it they are
-    /// dropped and counted.
+    /// Embedded mode: events waiting per sink in memory; beyond it they go to the sink's spill
+    /// on disk (dropped only when that is full too). Small, so a slow sink costs disk, not RSS.
     pub queue_capacity: usize,
     /// How often the pending/lag gauges are refreshed from Redis.
     pub stats_interval_ms: u64,
@@ -136,7 +136,7 @@ impl Default for DispatcherSettings {
             retry_base_ms: 250,
             retry_max_ms: 30_000,
             consumer_name: None,
-            queue_capacity: 10_000,
+            queue_capacity: 1_024,
             stats_interval_ms: 5_000,
         }
     }

@@ -6,12 +6,13 @@ use async_trait::async_trait;
 use chrono::Utc;
 use llm_proxy_core::budget::Spend;
 use llm_proxy_core::token::TokenUsage;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use redis::Script;
 use tracing::instrument;
 
 use uuid::Uuid;
 
+use super::per_thread::PerThreadConnection;
 use super::LimitKeys;
 use crate::budget::{counter_ttl_secs, BudgetLimit, Reservation};
 use crate::config::duration_us;
@@ -39,7 +40,7 @@ fn signed_delta(actual: u64, reserved: u64) -> i128 {
 /// Errors and timeouts come back as [`LimitsError::Unavailable`]; [`crate::GuardedAdmission`]
 /// applies the configured policy to them.
 pub struct RedisAdmission {
-    conn: ConnectionManager,
+    conn: PerThreadConnection,
     keys: LimitKeys,
     script: Script,
     extend_script: Script,
@@ -52,9 +53,9 @@ pub struct RedisAdmission {
 }
 
 impl RedisAdmission {
-    /// Opens a self-reconnecting connection lazily (no I/O here, so a node can start while
-    /// Redis is away and the policy decides); connecting and every call are bounded by
-    /// `config.redis_timeout`.
+    /// No I/O here, so a node can start while Redis is away and the policy decides: each thread
+    /// opens its own self-reconnecting connection on its first call;
+    /// connecting and every call are bounded by `config.redis_timeout`.
     pub fn open(url: &str, keys: LimitKeys, config: LimitsConfig) -> Result<Self, LimitsError> {
         let client =
             redis::Client::open(url).map_err(|e| LimitsError::Config(format!("redis.url: {e}")))?;
@@ -63,10 +64,8 @@ impl RedisAdmission {
             .set_response_timeout(Some(config.redis_timeout))
             .set_number_of_retries(1)
             .set_max_delay(config.probe_max);
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| LimitsError::Config(format!("redis connection: {e}")))?;
         Ok(Self {
-            conn,
+            conn: PerThreadConnection::new(client, manager_config),
             keys,
             script: Script::new(ADMIT_LUA),
             extend_script: Script::new(EXTEND_LUA),
@@ -84,7 +83,7 @@ impl RedisAdmission {
 
     /// Checks that Redis answers (start-up, readiness).
     pub async fn ping(&self) -> Result<(), LimitsError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get()?;
         self.bounded(async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
             .await
     }
@@ -169,7 +168,7 @@ impl RedisAdmission {
                 None => invocation.arg(0).arg(-1).arg(-1).arg(0).arg(0).arg(1),
             };
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get()?;
         let values: Vec<i64> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
@@ -211,7 +210,7 @@ impl Admission for RedisAdmission {
             .arg(ttl(r.token.as_ref()))
             .arg(u8::from(r.project.is_some()))
             .arg(ttl(r.project.as_ref()));
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get()?;
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
         Ok(())
@@ -248,7 +247,7 @@ impl Admission for RedisAdmission {
                 None => invocation.arg(0).arg(-1).arg(-1).arg(1),
             };
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get()?;
         let values: Vec<i64> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;

@@ -2,6 +2,7 @@
 
 mod admission;
 mod keys;
+mod per_thread;
 
 pub use admission::RedisAdmission;
 pub use keys::LimitKeys;

@@ -6,7 +6,7 @@
 # bench/RESULTS.md with date, commit and machine. Everything runs on 127.0.0.1, every run is
 # bounded in time, and every process started here is stopped on exit (by PID).
 # Env: DURATION=5s REPEATS=3 CONCURRENCY="1 16 64 256" SSE_CONCURRENCY="1 64"
-#      NOPUB_CONCURRENCY="1 64" PACED_C=32 PACED_N=96 HOLD_STREAMS=2000 EVENTS_N=50000
+#      NOPUB_CONCURRENCY="1 64" PACED_C=32 PACED_N=96 PACED_RAMP_MS=1000 HOLD_STREAMS=2000 EVENTS_N=50000
 #      MAX_CONCURRENT=4096 UPSTREAM_KEEP_ALIVE=75 BENCH_PG_URL BENCH_REDIS_URL BENCH_NO_BUILD=1
 #      KEEP_WORK=1 (keep the work directory; its out/ holds every raw result)
 set -euo pipefail
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 done
 DURATION="${DURATION:-5s}"; REPEATS="${REPEATS:-3}"; CONCURRENCY="${CONCURRENCY:-1 16 64 256}"
 SSE_CONCURRENCY="${SSE_CONCURRENCY:-1 64}"; NOPUB_CONCURRENCY="${NOPUB_CONCURRENCY:-1 64}"
-PACED_C="${PACED_C:-32}"; PACED_N="${PACED_N:-96}"; HOLD_STREAMS="${HOLD_STREAMS:-2000}"
+PACED_C="${PACED_C:-32}"; PACED_N="${PACED_N:-96}"; PACED_RAMP_MS="${PACED_RAMP_MS:-1000}"; HOLD_STREAMS="${HOLD_STREAMS:-2000}"
 EVENTS_N="${EVENTS_N:-50000}"; MAX_CONCURRENT="${MAX_CONCURRENT:-4096}"
 
 # Settings come from this script only, never from the caller's environment.

@@ -71,13 +71,17 @@ stream_run() { # profile test role streams concurrency ramp_ms query expect time
   index "$profile" "$test" sse "$5" 1 "$role" "$out" $((t1 - t0)) 0
 }
 
-# Added time to first event and inter-chunk gaps: 64 chunks 20 ms apart.
+# Added time to first event and inter-chunk gaps: 64 chunks 20 ms apart. Twice: PACED_C streams
+# opened in the same instant (`paced`: the TTFB includes waiting behind the others' starts) and
+# their starts spread over PACED_RAMP_MS (`spread`: what one stream start costs).
 paced_streams() { # profile
   local q="chunks=64&delay_ms=20" rep
   for rep in $(seq 1 "$REPEATS"); do
     say "$1 paced streams (64 chunks x 20 ms, c=$PACED_C) repeat $rep/$REPEATS"
     stream_run "$1" "paced$rep" direct "$PACED_N" "$PACED_C" 0 "$q" 66 120
     stream_run "$1" "paced$rep" gateway "$PACED_N" "$PACED_C" 0 "$q" 66 120
+    stream_run "$1" "spread$rep" direct "$PACED_N" "$PACED_C" "$PACED_RAMP_MS" "$q" 66 120
+    stream_run "$1" "spread$rep" gateway "$PACED_N" "$PACED_C" "$PACED_RAMP_MS" "$q" 66 120
   done
 }
 

@@ -85,6 +85,10 @@ fn main() -> std::io::Result<()> {
                 .route("/v1/chat/completions", web::post().to(chat))
         })
         .workers(workers)
+        // As providers' front ends do (nginx's `tcp_nodelay on`): without it a chunk written
+        // while the previous one waits for its (delayed) ACK is held up to 40 ms on reused
+        // connections, which is the gateway's case, not the direct client's.
+        .tcp_nodelay(true)
         .keep_alive(Duration::from_secs(keep_alive))
         .backlog(4096)
         .max_connections(50_000)

@@ -92,7 +92,11 @@ impl RedisAdmission {
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, LimitsError> {
-        match tokio::time::timeout(self.config.redis_timeout, call).await {
+        let outcome = tokio::time::timeout(self.config.redis_timeout, call).await;
+        if !matches!(outcome, Ok(Ok(_))) {
+            self.conn.discard_all();
+        }
+        match outcome {
             Ok(result) => Ok(result?),
             Err(_) => Err(LimitsError::Unavailable(format!(
                 "Redis did not answer within {} ms",

@@ -3,6 +3,13 @@
 //! wake-ups per command (there and back), and the admission script runs on every request.
 //! Each thread's connection is opened lazily on its first command, so its driver task is
 //! spawned on that thread's runtime.
+//!
+//! A failed command makes every thread open a new connection for its next command: when Redis
+//! restarts, all connections break at once, and a thread should not have to fail a request of
+//! its own to find out (one shared connection paid one failure per outage; so does this).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use thread_local::ThreadLocal;
@@ -12,7 +19,9 @@ use crate::LimitsError;
 pub(super) struct PerThreadConnection {
     client: redis::Client,
     config: ConnectionManagerConfig,
-    connections: ThreadLocal<ConnectionManager>,
+    /// Bumped by every failure; a connection opened under an older one is replaced.
+    generation: AtomicU64,
+    connections: ThreadLocal<RefCell<Option<(u64, ConnectionManager)>>>,
 }
 
 impl PerThreadConnection {
@@ -20,6 +29,7 @@ impl PerThreadConnection {
         Self {
             client,
             config,
+            generation: AtomicU64::new(0),
             connections: ThreadLocal::new(),
         }
     }
@@ -27,11 +37,22 @@ impl PerThreadConnection {
     /// This thread's connection (opened lazily; it reconnects by itself). Must be called on a
     /// Tokio runtime.
     pub(super) fn get(&self) -> Result<ConnectionManager, LimitsError> {
-        self.connections
-            .get_or_try(|| {
-                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
-            })
-            .cloned()
-            .map_err(|e| LimitsError::Config(format!("redis connection: {e}")))
+        let current = self.generation.load(Ordering::Acquire);
+        let mut slot = self.connections.get_or_default().borrow_mut();
+        if let Some((generation, conn)) = slot.as_ref() {
+            if *generation == current {
+                return Ok(conn.clone());
+            }
+        }
+        let conn =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+                .map_err(|e| LimitsError::Config(format!("redis connection: {e}")))?;
+        *slot = Some((current, conn.clone()));
+        Ok(conn)
+    }
+
+    /// A command failed or timed out: every thread's next command goes on a new connection.
+    pub(super) fn discard_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }

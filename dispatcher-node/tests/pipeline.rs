@@ -315,3 +315,78 @@ async fn permanent_rejections_go_to_the_dlq_and_replay_delivers_them() {
     lunary.stop().await;
     prefix.cleanup().await.unwrap();
 }
+
+/// The proxy publishes an event twice when an `XADD` times out after Redis stored it (the batch
+/// is spilled and published again): each sink still gets it once, and both entries are acked.
+#[actix_web::test]
+async fn an_event_published_twice_reaches_each_sink_once() {
+    let prefix = RedisPrefix::unique();
+    let dir = tempfile::tempdir().unwrap();
+    let (loki, lunary) = (FakeSink::loki().await, FakeSink::lunary().await);
+    let mut s = settings(prefix.url(), prefix.prefix(), dir.path());
+    enable_loki(&mut s, loki.url());
+    enable_lunary(&mut s, lunary.url());
+    let s = Arc::new(s);
+    let app = Application::build(s.clone()).await.unwrap();
+    let handle = app.server_handle();
+    let running = actix_rt::spawn(app.run_until_stopped());
+
+    let first = publish(&s, 5).await;
+    assert!(
+        lunary
+            .wait_for(WAIT, |f| f.lunary_events().len() == 10)
+            .await
+    );
+    // Published again after delivery, and one published twice in one go; then one more, so
+    // everything before it has been read once that one arrives.
+    let twice = llm_proxy_testkit::fake_sinks::sample_event();
+    publish_these(&s, &first).await;
+    publish_these(&s, &[twice.clone(), twice.clone()]).await;
+    let last = publish(&s, 1).await;
+    let last_id = last[0].id.to_string();
+    assert!(
+        lunary
+            .wait_for(WAIT, |f| f
+                .lunary_events()
+                .iter()
+                .any(|e| e["runId"].as_str() == Some(last_id.as_str())))
+            .await
+    );
+    assert!(loki.wait_for(WAIT, |f| f.loki_entries().len() >= 7).await);
+    let st = &s;
+    assert!(
+        eventually(WAIT, || async move {
+            let report = status(st).await.unwrap();
+            report
+                .sinks
+                .iter()
+                .filter(|x| x.enabled)
+                .all(|x| x.pending == 0 && x.lag == Some(0))
+        })
+        .await,
+        "the duplicate entries are acknowledged"
+    );
+    assert_eq!(
+        lunary.lunary_events().len(),
+        14,
+        "start and end of 7 events"
+    );
+    let ids: Vec<String> = loki
+        .loki_entries()
+        .iter()
+        .map(|(_, v)| {
+            serde_json::from_str::<Value>(v[1].as_str().unwrap()).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 7, "{ids:?}");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 7);
+
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+    loki.stop().await;
+    lunary.stop().await;
+    prefix.cleanup().await.unwrap();
+}

@@ -2,7 +2,7 @@
 //! leftovers, then new entries (`XREADGROUP`); deliver with retries; `XACK` only what the sink
 //! confirmed; dead-letter what can never be delivered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,12 @@ use super::ops::{self, Entry};
 use crate::delivery::{Delivery, RetryPolicy};
 use crate::error::DispatcherError;
 use crate::metrics::SinkMetrics;
+use crate::sink::recent::RecentIds;
 use crate::sink::{SharedEvent, Sink};
+
+/// Event ids a sink loop delivered lately: an event the proxy published twice (an `XADD` that
+/// timed out after Redis stored it is spilled and published again) reaches each sink once.
+const RECENT_CAPACITY: usize = 50_000;
 
 /// What one sink loop needs besides its sink.
 #[derive(Debug, Clone)]
@@ -74,6 +79,7 @@ struct State {
     backlog: bool,
     last_claim: Option<Instant>,
     cursors: HashMap<String, String>,
+    recent: RecentIds,
 }
 
 /// Waits `d` unless the stop signal comes first; `true` when stopping.
@@ -101,6 +107,7 @@ pub async fn run_sink_loop(
         backlog: true,
         last_claim: None,
         cursors: HashMap::new(),
+        recent: RecentIds::new(RECENT_CAPACITY),
     };
     let mut failures: u32 = 0;
     tracing::info!(sink = config.sink, consumer = %config.consumer, "sink loop started");
@@ -161,6 +168,7 @@ async fn step(
             conns,
             batch,
             &HashMap::new(),
+            &mut state.recent,
             ahead,
             stop,
         )
@@ -266,7 +274,18 @@ async fn step(
     };
     let batch = Decoded::from(entries);
     let ahead = prefetch(state.backlog, state.last_claim);
-    state.prefetched = process(sink, config, metrics, conns, batch, &counts, ahead, stop).await?;
+    state.prefetched = process(
+        sink,
+        config,
+        metrics,
+        conns,
+        batch,
+        &counts,
+        &mut state.recent,
+        ahead,
+        stop,
+    )
+    .await?;
     Ok(())
 }
 
@@ -320,6 +339,7 @@ async fn process(
     conns: &mut Conns,
     batch: Decoded,
     counts: &HashMap<(String, String), u32>,
+    recent: &mut RecentIds,
     read_ahead: bool,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<Decoded>, DispatcherError> {
@@ -328,6 +348,8 @@ async fn process(
         events: decoded,
     } = batch;
     let mut undecodable: Vec<(&Entry, String, u32)> = Vec::new();
+    let mut duplicates: Vec<&Entry> = Vec::new();
+    let mut in_batch = HashSet::new();
     let mut events = Vec::with_capacity(entries.len());
     let mut owners = Vec::with_capacity(entries.len());
     let mut attempts = Vec::with_capacity(entries.len());
@@ -340,6 +362,9 @@ async fn process(
                 .map_or(0, |c| c.saturating_sub(1))
         };
         match event {
+            Ok(event) if recent.contains(&event.id) || !in_batch.insert(event.id) => {
+                duplicates.push(entry);
+            }
             Ok(event) => {
                 events.push(event);
                 owners.push(entry);
@@ -363,6 +388,14 @@ async fn process(
         )
         .await?;
         metrics.dead_lettered.inc_by(undecodable.len() as u64);
+    }
+    if !duplicates.is_empty() {
+        tracing::info!(
+            sink = config.sink,
+            count = duplicates.len(),
+            "events delivered lately were published again: acknowledged, not delivered twice"
+        );
+        ops::ack(&mut conns.shared, &config.group, &duplicates).await?;
     }
 
     let mut delivery = Delivery::new(events, attempts);
@@ -388,7 +421,7 @@ async fn process(
             let slice = (deadline - now).min(config.claim_idle / 3);
             if sleep_or_stop(slice, stop).await {
                 // Stopping: what is settled gets settled; the rest stays pending.
-                settle(config, metrics, conns, &owners, &mut delivery).await?;
+                settle(config, metrics, conns, &owners, &mut delivery, recent).await?;
                 return Ok(None);
             }
             if last_touch.elapsed() >= config.claim_idle / 3 {
@@ -400,7 +433,7 @@ async fn process(
         }
         retry = delivery.attempt(sink, &config.policy, metrics).await;
     }
-    settle(config, metrics, conns, &owners, &mut delivery).await?;
+    settle(config, metrics, conns, &owners, &mut delivery, recent).await?;
     Ok(ahead)
 }
 
@@ -411,9 +444,13 @@ async fn settle(
     conns: &mut Conns,
     owners: &[&Entry],
     delivery: &mut Delivery,
+    recent: &mut RecentIds,
 ) -> Result<(), DispatcherError> {
     let delivered: Vec<&Entry> = delivery.delivered.iter().map(|&i| owners[i]).collect();
     ops::ack(&mut conns.shared, &config.group, &delivered).await?;
+    for &i in &delivery.delivered {
+        recent.remember(delivery.events[i].id);
+    }
     delivery.delivered.clear();
     if !delivery.dead.is_empty() {
         let dead: Vec<(&Entry, String, u32)> = delivery

@@ -8,7 +8,7 @@ mod helicone;
 mod http;
 mod loki;
 mod lunary;
-mod recent;
+pub(crate) mod recent;
 pub mod usage;
 
 use std::sync::Arc;

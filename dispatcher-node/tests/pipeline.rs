@@ -38,6 +38,29 @@ fn jsonl_lines(dir: &std::path::Path) -> Vec<Value> {
     out
 }
 
+/// The `id` of every event in the lines Loki was sent.
+fn loki_ids(loki: &FakeSink) -> Vec<String> {
+    loki.loki_entries()
+        .iter()
+        .map(|(_, v)| {
+            serde_json::from_str::<Value>(v[1].as_str().unwrap()).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Every enabled sink has read and acknowledged everything.
+async fn nothing_pending(s: &llm_proxy_platform::Settings) -> bool {
+    let report = status(s).await.unwrap();
+    report
+        .sinks
+        .iter()
+        .filter(|x| x.enabled)
+        .all(|x| x.pending == 0 && x.lag == Some(0))
+}
+
 #[actix_web::test]
 async fn events_reach_all_four_sinks_with_the_right_fields() {
     let prefix = RedisPrefix::unique();
@@ -94,16 +117,7 @@ async fn events_reach_all_four_sinks_with_the_right_fields() {
     assert!(labels.get("request_id").is_none() && labels.get("project_id").is_none());
     let line: Value = serde_json::from_str(value[1].as_str().unwrap()).unwrap();
     assert_eq!(line["usage"]["total_tokens"], 15);
-    let loki_ids: HashSet<String> = loki
-        .loki_entries()
-        .iter()
-        .map(|(_, v)| {
-            serde_json::from_str::<Value>(v[1].as_str().unwrap()).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let loki_ids: HashSet<String> = loki_ids(&loki).into_iter().collect();
     for e in &events {
         assert!(loki_ids.contains(&e.id.to_string()));
     }
@@ -158,18 +172,7 @@ async fn events_reach_all_four_sinks_with_the_right_fields() {
     }
 
     // Status and metrics agree: nothing pending, everything delivered.
-    let st = &s;
-    assert!(
-        eventually(WAIT, || async move {
-            let report = status(st).await.unwrap();
-            report
-                .sinks
-                .iter()
-                .filter(|x| x.enabled)
-                .all(|x| x.pending == 0 && x.lag == Some(0))
-        })
-        .await
-    );
+    assert!(eventually(WAIT, || nothing_pending(&s)).await);
     let report = status(&s).await.unwrap();
     assert!(report.to_string().contains("loki"));
     let body = awc::Client::default()
@@ -241,16 +244,7 @@ async fn a_failing_sink_catches_up_and_never_holds_up_the_others() {
 
     loki.recover();
     assert!(loki.wait_for(WAIT, |f| f.loki_entries().len() >= 15).await);
-    let ids: HashSet<String> = loki
-        .loki_entries()
-        .iter()
-        .map(|(_, v)| {
-            serde_json::from_str::<Value>(v[1].as_str().unwrap()).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let ids: HashSet<String> = loki_ids(&loki).into_iter().collect();
     assert_eq!(ids.len(), 15);
     assert!(events.iter().all(|e| ids.contains(&e.id.to_string())));
     let keys = KeySpace::from_settings(&s);
@@ -353,17 +347,8 @@ async fn an_event_published_twice_reaches_each_sink_once() {
             .await
     );
     assert!(loki.wait_for(WAIT, |f| f.loki_entries().len() >= 7).await);
-    let st = &s;
     assert!(
-        eventually(WAIT, || async move {
-            let report = status(st).await.unwrap();
-            report
-                .sinks
-                .iter()
-                .filter(|x| x.enabled)
-                .all(|x| x.pending == 0 && x.lag == Some(0))
-        })
-        .await,
+        eventually(WAIT, || nothing_pending(&s)).await,
         "the duplicate entries are acknowledged"
     );
     assert_eq!(
@@ -371,16 +356,7 @@ async fn an_event_published_twice_reaches_each_sink_once() {
         14,
         "start and end of 7 events"
     );
-    let ids: Vec<String> = loki
-        .loki_entries()
-        .iter()
-        .map(|(_, v)| {
-            serde_json::from_str::<Value>(v[1].as_str().unwrap()).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let ids: Vec<String> = loki_ids(&loki).into_iter().collect();
     assert_eq!(ids.len(), 7, "{ids:?}");
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 7);
 

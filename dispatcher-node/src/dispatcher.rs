@@ -4,25 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_rt::Arbiter;
 use llm_proxy_platform::Settings;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::consumer::{run_sink_loop, LoopConfig};
 use crate::error::DispatcherError;
 use crate::metrics::Metrics;
 use crate::sink::SinkSpec;
-
-struct Running {
-    name: &'static str,
-    arbiter: Arbiter,
-    done: oneshot::Receiver<()>,
-}
+use crate::sink_thread::{self, SinkThread};
 
 /// Handle on the running sink loops. Must be started inside an actix `System`.
 pub struct RedisDispatcher {
     stop: watch::Sender<bool>,
-    running: Vec<Running>,
+    running: Vec<SinkThread>,
 }
 
 impl std::fmt::Debug for RedisDispatcher {
@@ -57,26 +51,11 @@ impl RedisDispatcher {
         let (stop, stop_rx) = watch::channel(false);
         let mut running = Vec::new();
         for (spec, config) in loops {
-            let name = spec.name;
-            let arbiter = Arbiter::new();
-            let (done_tx, done) = oneshot::channel();
             let stop_rx = stop_rx.clone();
-            let sink_metrics = metrics.sink(name);
-            let factory = spec.factory;
-            arbiter.spawn_fn(move || {
-                actix_rt::spawn(async move {
-                    match factory() {
-                        Ok(sink) => run_sink_loop(sink, config, sink_metrics, stop_rx).await,
-                        Err(e) => tracing::error!(sink = name, error = %e, "cannot start sink"),
-                    }
-                    let _ = done_tx.send(());
-                });
-            });
-            running.push(Running {
-                name,
-                arbiter,
-                done,
-            });
+            let sink_metrics = metrics.sink(spec.name);
+            running.push(sink_thread::spawn(spec, move |sink| {
+                run_sink_loop(sink, config, sink_metrics, stop_rx)
+            }));
         }
         Self { stop, running }
     }

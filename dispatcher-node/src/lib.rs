@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod replay;
 pub mod routes;
 pub mod sink;
+mod sink_thread;
 pub mod startup;
 pub mod status;
 

@@ -11,10 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_rt::Arbiter;
 use llm_proxy_core::event::RequestEvent;
 use llm_proxy_platform::Settings;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 pub use dlq::append_dlq;
 use lane::{Lane, SpillState};
@@ -22,6 +21,7 @@ use lane::{Lane, SpillState};
 use crate::delivery::RetryPolicy;
 use crate::metrics::Metrics;
 use crate::sink::{SharedEvent, SinkSpec};
+use crate::sink_thread::{self, SinkThread};
 
 /// Cheap to clone and `Send`: what the logging actor holds. Never waits for a sink.
 #[derive(Clone)]
@@ -59,18 +59,12 @@ impl EventSender {
     }
 }
 
-struct Running {
-    name: &'static str,
-    arbiter: Arbiter,
-    done: oneshot::Receiver<()>,
-}
-
 /// The in-process dispatcher. Start it inside an actix `System`.
 pub struct InProcessDispatcher {
     sender: EventSender,
     stop: watch::Sender<bool>,
     abandon: watch::Sender<bool>,
-    running: Vec<Running>,
+    running: Vec<SinkThread>,
 }
 
 impl std::fmt::Debug for InProcessDispatcher {
@@ -134,28 +128,14 @@ impl InProcessDispatcher {
                 SpillState::open(&config.spill_dir.join(name), config.spill_max_bytes, name);
             let lane = Lane::new(name, tx, spill, metrics.sink(name));
             lanes.push(lane.clone());
-            let arbiter = Arbiter::new();
-            let (done_tx, done) = oneshot::channel();
-            let factory = spec.factory;
             let config = config.clone();
             let signals = queue_loop::Signals {
                 stop: stop_rx.clone(),
                 abandon: abandon_rx.clone(),
             };
-            arbiter.spawn_fn(move || {
-                actix_rt::spawn(async move {
-                    match factory() {
-                        Ok(sink) => queue_loop::run(&*sink, rx, &lane, &config, signals).await,
-                        Err(e) => tracing::error!(sink = name, error = %e, "cannot start sink"),
-                    }
-                    let _ = done_tx.send(());
-                });
-            });
-            running.push(Running {
-                name,
-                arbiter,
-                done,
-            });
+            running.push(sink_thread::spawn(spec, move |sink| async move {
+                queue_loop::run(&*sink, rx, &lane, &config, signals).await;
+            }));
         }
         Self {
             sender: EventSender {

@@ -1,6 +1,6 @@
 //! The file sink: JSONL, per session (prime-radiant layout) or one file per day; fsync per
-//! batch; open files kept in a small LRU cache (no handle leak); ids written recently are not
-//! written again (see [`RecentIds`]).
+//! batch; open files kept in a small LRU cache (no handle leak), except the one-shot files of
+//! calls without a session; ids written recently are not written again (see [`RecentIds`]).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -46,10 +46,7 @@ impl HandleCache {
                     self.open.remove(&oldest);
                 }
             }
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let file = OpenOptions::new().create(true).append(true).open(path)?;
+            let file = open_creating_dirs(OpenOptions::new().create(true).append(true), path)?;
             self.open.insert(path.to_path_buf(), (file, tick));
         }
         match self.open.get_mut(path) {
@@ -60,6 +57,34 @@ impl HandleCache {
             }
             None => Err(std::io::Error::other("file handle vanished from the cache")),
         }
+    }
+}
+
+/// Opens `path`, creating its directories only when they are missing (the usual case has
+/// them, and asking costs two system calls per file).
+fn open_creating_dirs(options: &OpenOptions, path: &Path) -> std::io::Result<File> {
+    match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            options.open(path)
+        }
+        opened => opened,
+    }
+}
+
+/// The file of a call without a session (its own session, named after its request id): new
+/// in all but the rare case of a redelivery, and never written again, so it is not kept open.
+fn open_one_shot(path: &Path) -> std::io::Result<(File, bool)> {
+    match open_creating_dirs(OpenOptions::new().write(true).create_new(true), path) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let file = OpenOptions::new().append(true).open(path)?;
+            let empty = file.metadata()?.len() == 0;
+            Ok((file, empty))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -139,51 +164,71 @@ impl FileSink {
                 "file sink: events written recently were not written again"
             );
         }
-        // Write every file first, then fsync them together: one journal commit can cover
-        // many files (the per-session layout often has one file per call).
-        let mut written: Vec<(File, PathBuf, Vec<&RequestEvent>)> = Vec::new();
-        for (_, batch) in group_by_file(&fresh, self.layout) {
+        // Write every file first, then fsync them together (see `sync_all`).
+        let mut written: Vec<(File, Vec<&RequestEvent>)> = Vec::new();
+        for (target, batch) in group_by_file(&fresh, self.layout) {
             let path = match self.layout {
                 FileLayout::Session => session_file(&self.dir, batch[0]),
                 FileLayout::Daily => daily_file(&self.dir, batch[0]),
             };
             let io = |e: std::io::Error| io_error(&path, e);
             let encode = |e: serde_json::Error| SinkError::permanent(format!("cannot encode: {e}"));
-            let (file, empty) = state.handles.get(&path).map_err(io)?;
-            let mut buf = Vec::with_capacity(batch.len() * 2048);
-            match self.layout {
-                FileLayout::Session => {
-                    if empty {
-                        write_session_start(&mut buf, batch[0]).map_err(encode)?;
-                    }
-                    for event in &batch {
-                        write_session_lines(&mut buf, event).map_err(encode)?;
-                    }
-                }
-                FileLayout::Daily => {
-                    for event in &batch {
-                        serde_json::to_writer(&mut buf, event).map_err(encode)?;
-                        buf.push(b'\n');
-                    }
-                }
-            }
-            file.write_all(&buf).map_err(io)?;
-            let file = file.try_clone().map_err(io)?;
-            written.push((file, path, batch));
+            let file = if target.is_one_shot() {
+                let (mut file, empty) = open_one_shot(&path).map_err(io)?;
+                let lines = encode_lines(self.layout, &batch, empty).map_err(encode)?;
+                file.write_all(&lines).map_err(io)?;
+                file
+            } else {
+                let (file, empty) = state.handles.get(&path).map_err(io)?;
+                let lines = encode_lines(self.layout, &batch, empty).map_err(encode)?;
+                file.write_all(&lines).map_err(io)?;
+                file.try_clone().map_err(io)?
+            };
+            written.push((file, batch));
         }
-        let mut failure = None;
-        let (files, written): (Vec<File>, Vec<(PathBuf, Vec<&RequestEvent>)>) = written
-            .into_iter()
-            .map(|(file, path, batch)| (file, (path, batch)))
-            .unzip();
-        for ((path, batch), synced) in written.iter().zip(sync_all(files)) {
-            match synced {
-                Ok(()) => batch.iter().for_each(|e| state.recent.remember(e.id)),
-                Err(e) => failure = Some(io_error(path, e)),
+        let (files, batches): (Vec<File>, Vec<Vec<&RequestEvent>>) = written.into_iter().unzip();
+        match sync_all(files) {
+            Ok(()) => {
+                for event in batches.iter().flatten() {
+                    state.recent.remember(event.id);
+                }
+                Ok(())
             }
+            Err(e) => Err(SinkError::retryable(format!(
+                "cannot sync the files written in {}: {e}",
+                self.dir.display()
+            ))),
         }
-        failure.map_or(Ok(()), Err)
     }
+}
+
+/// The lines of one file's events; `empty`: the session file is new, so it starts with
+/// `session_start`.
+fn encode_lines(
+    layout: FileLayout,
+    batch: &[&RequestEvent],
+    empty: bool,
+) -> serde_json::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(batch.len() * 2048);
+    match layout {
+        FileLayout::Session => {
+            if empty {
+                if let Some(first) = batch.first() {
+                    write_session_start(&mut buf, first)?;
+                }
+            }
+            for event in batch {
+                write_session_lines(&mut buf, event)?;
+            }
+        }
+        FileLayout::Daily => {
+            for event in batch {
+                serde_json::to_writer(&mut buf, event)?;
+                buf.push(b'\n');
+            }
+        }
+    }
+    Ok(buf)
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> SinkError {
@@ -193,43 +238,51 @@ fn io_error(path: &Path, e: std::io::Error) -> SinkError {
 /// fsyncs of one batch running at once at most.
 const SYNC_THREADS: usize = 16;
 
-/// `sync_data` of every file, several at a time on the runtime's blocking pool (its threads
-/// are kept and reused: a thread per fsync would be created and torn down per batch); the
-/// results in order. One after another when there is no runtime.
-fn sync_all(files: Vec<File>) -> Vec<std::io::Result<()>> {
-    let runtime = tokio::runtime::Handle::try_current();
-    let runtime = match runtime {
+/// Makes the files of one batch durable: `fdatasync` of every file, several at a time on the
+/// runtime's blocking pool (its threads are kept and reused: a thread per fsync would be
+/// created and torn down per batch), so one journal commit can cover many of them. One after
+/// another when there is no runtime.
+fn sync_all(files: Vec<File>) -> std::io::Result<()> {
+    let runtime = match tokio::runtime::Handle::try_current() {
         Ok(runtime) if files.len() > 1 => runtime,
-        _ => return files.iter().map(File::sync_data).collect(),
+        _ => return files.iter().try_for_each(File::sync_data),
     };
-    let count = files.len();
-    let per_task = count.div_ceil(SYNC_THREADS);
+    let per_task = files.len().div_ceil(SYNC_THREADS);
+    let tasks = files.len().div_ceil(per_task);
     let (done, results) = std::sync::mpsc::channel();
-    let mut files = files.into_iter().enumerate().peekable();
+    let mut files = files.into_iter().peekable();
     while files.peek().is_some() {
-        let chunk: Vec<(usize, File)> = files.by_ref().take(per_task).collect();
+        let chunk: Vec<File> = files.by_ref().take(per_task).collect();
         let done = done.clone();
         runtime.spawn_blocking(move || {
-            for (i, file) in chunk {
-                let _ = done.send((i, file.sync_data()));
-            }
+            let _ = done.send(chunk.iter().try_for_each(File::sync_data));
         });
     }
     drop(done);
-    let mut out: Vec<std::io::Result<()>> = (0..count)
-        .map(|_| Err(std::io::Error::other("fsync task did not finish")))
-        .collect();
-    for (i, result) in results {
-        out[i] = result;
+    let mut finished = 0;
+    for result in results {
+        result?;
+        finished += 1;
     }
-    out
+    if finished < tasks {
+        return Err(std::io::Error::other("an fsync task did not finish"));
+    }
+    Ok(())
 }
 
 /// Which file an event goes to, without building its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Target<'a> {
     Daily(NaiveDate),
-    Session(&'a str, NaiveDate, &'a str),
+    /// Upstream, day, session (or request id), and whether it is a request id.
+    Session(&'a str, NaiveDate, &'a str, bool),
+}
+
+impl Target<'_> {
+    /// A call without a session of its own: its file is named after its request id.
+    fn is_one_shot(&self) -> bool {
+        matches!(self, Target::Session(_, _, _, true))
+    }
 }
 
 fn target(event: &RequestEvent, layout: FileLayout) -> Target<'_> {
@@ -237,12 +290,13 @@ fn target(event: &RequestEvent, layout: FileLayout) -> Target<'_> {
     match layout {
         FileLayout::Daily => Target::Daily(day),
         FileLayout::Session => {
-            let session = if event.session.id.is_empty() {
+            let one_shot = event.session.is_single_call();
+            let session = if one_shot {
                 &event.request_id
             } else {
                 &event.session.id
             };
-            Target::Session(&event.upstream, day, session)
+            Target::Session(&event.upstream, day, session, one_shot)
         }
     }
 }
@@ -282,5 +336,94 @@ impl Sink for FileSink {
         tokio::task::spawn_blocking(move || sink.write_blocking(&events))
             .await
             .map_err(|e| SinkError::retryable(format!("file writer task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use llm_proxy_core::event::GENERATED_SESSION;
+    use llm_proxy_testkit::fake_sinks::sample_event;
+
+    use super::*;
+
+    fn single_call() -> RequestEvent {
+        let mut event = sample_event();
+        event.request_id = format!("req-{}", uuid::Uuid::new_v4().simple());
+        event.session.id = event.request_id.clone();
+        event.session.source = GENERATED_SESSION.into();
+        event
+    }
+
+    fn kinds(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+            .collect()
+    }
+
+    fn open_handles(sink: &FileSink) -> usize {
+        sink.state.lock().unwrap().handles.open.len()
+    }
+
+    #[tokio::test]
+    async fn calls_without_a_session_get_their_own_file_and_no_cached_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::new(dir.path(), FileLayout::Session, 2).unwrap();
+        let session = sample_event();
+        let calls: Vec<RequestEvent> = (0..5).map(|_| single_call()).collect();
+        let mut batch: Vec<SharedEvent> = calls.iter().cloned().map(Arc::new).collect();
+        batch.insert(2, Arc::new(session.clone()));
+        sink.deliver(&batch).await.unwrap();
+
+        for call in &calls {
+            let kinds = kinds(&session_file(dir.path(), call));
+            assert_eq!(
+                kinds,
+                [r#""session_start""#, r#""request""#, r#""response""#]
+            );
+        }
+        assert_eq!(kinds(&session_file(dir.path(), &session)).len(), 3);
+        // Only the real session's file stays open: five single calls did not push it out.
+        assert_eq!(open_handles(&sink), 1);
+    }
+
+    #[tokio::test]
+    async fn a_single_call_delivered_again_is_appended_without_a_second_session_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::new(dir.path(), FileLayout::Session, 4).unwrap();
+        let first = single_call();
+        let mut again = first.clone();
+        again.id = uuid::Uuid::now_v7();
+        sink.deliver(&[Arc::new(first.clone())]).await.unwrap();
+        sink.deliver(&[Arc::new(again), Arc::new(single_call())])
+            .await
+            .unwrap();
+        let kinds = kinds(&session_file(dir.path(), &first));
+        assert_eq!(kinds.len(), 5, "{kinds:?}");
+        assert_eq!(
+            kinds.iter().filter(|k| k.contains("session_start")).count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_day_directory_is_created_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::new(dir.path(), FileLayout::Session, 4).unwrap();
+        let call = single_call();
+        sink.deliver(&[Arc::new(call.clone())]).await.unwrap();
+        let day = session_file(dir.path(), &call)
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        std::fs::remove_dir_all(&day).unwrap();
+        let next = single_call();
+        sink.deliver(&[Arc::new(next.clone())]).await.unwrap();
+        assert_eq!(kinds(&session_file(dir.path(), &next)).len(), 3);
     }
 }

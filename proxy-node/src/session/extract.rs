@@ -4,10 +4,8 @@
 
 use actix_web::http::header::HeaderMap;
 use llm_proxy_core::event::SessionInfo;
+pub use llm_proxy_core::event::GENERATED_SESSION as GENERATED;
 use serde_json::Value;
-
-/// The `source` of a session the gateway made up for a call without an id.
-pub const GENERATED: &str = "generated";
 
 /// Longer ids are ignored (they would become Redis keys and file names).
 const MAX_ID_LEN: usize = 256;

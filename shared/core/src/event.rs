@@ -81,6 +81,10 @@ pub enum CacheStatus {
     Bypass,
 }
 
+/// The `source` of a session the gateway made up for a call without an id: the call is its own
+/// session, named after its request id.
+pub const GENERATED_SESSION: &str = "generated";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub id: String,
@@ -95,6 +99,13 @@ pub struct SessionInfo {
     /// What this call added to the conversation; absent for calls without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<SessionTurn>,
+}
+
+impl SessionInfo {
+    /// A call without a session of its own (no id from the client): no later call joins it.
+    pub fn is_single_call(&self) -> bool {
+        self.id.is_empty() || self.source == GENERATED_SESSION
+    }
 }
 
 /// How a call relates to the earlier calls of its session, by the canonical hash of its

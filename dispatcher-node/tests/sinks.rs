@@ -24,7 +24,7 @@ async fn loki_cuts_oversize_lines_so_the_batch_is_accepted() {
         ..LokiSinkSettings::default()
     });
     let mut big = sample_event();
-    big.response.body = json!("y".repeat(400 * 1024));
+    big.response.body = json!("y".repeat(400 * 1024)).into();
     let small = sample_event();
     sink.deliver(&[Arc::new(big.clone()), Arc::new(small.clone())])
         .await

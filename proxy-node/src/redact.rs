@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use actix_web::http::header::HeaderMap;
-use llm_proxy_core::event::BodyRecord;
+use llm_proxy_core::event::{BodyRecord, RecordedBody};
 use serde_json::{Map, Value};
 
 pub const MASK: &str = "[redacted]";
@@ -51,7 +51,9 @@ fn mask_key_shapes(text: &str) -> Option<String> {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        // Every prefix starts with s, w or b (any case): most bytes are ruled out here.
+        let candidate = matches!(bytes[i] | 0x20, b's' | b'w' | b'b');
+        let boundary = candidate && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
         let prefix = boundary
             .then(|| {
                 KEY_PREFIXES
@@ -115,9 +117,14 @@ pub fn headers(map: &HeaderMap, secret: Option<&str>) -> Map<String, Value> {
 }
 
 /// A capped, redacted body: JSON when it is complete and parses, else text.
-pub fn body(bytes: &[u8], total_len: usize, cap: usize, secret: Option<&str>) -> (Value, bool) {
+pub fn body(
+    bytes: &[u8],
+    total_len: usize,
+    cap: usize,
+    secret: Option<&str>,
+) -> (RecordedBody, bool) {
     if total_len == 0 {
-        return (Value::Null, false);
+        return (RecordedBody::default(), false);
     }
     let cut = bytes.len().min(cap);
     let truncated = total_len > cut;
@@ -127,23 +134,45 @@ pub fn body(bytes: &[u8], total_len: usize, cap: usize, secret: Option<&str>) ->
         Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
         Err(_) => {
             return (
-                Value::String(format!("[binary body: {total_len} bytes]")),
+                RecordedBody::string(&format!("[binary body: {total_len} bytes]")),
                 truncated,
             )
         }
     };
-    let text = redact_text(&text, secret);
     if !truncated {
-        if let Ok(json) = serde_json::from_str::<Value>(&text) {
+        if let Some(json) = json_text(&text, None, secret) {
             return (json, false);
         }
     }
-    (Value::String(text.into_owned()), truncated)
+    (RecordedBody::string(&redact_text(&text, secret)), truncated)
 }
 
-/// A body that was parsed already, as an event records it: every string and key redacted in
-/// place ([`body`] gives the same for a complete JSON body, without a second parse).
-pub fn json(mut value: Value, secret: Option<&str>) -> Value {
+/// A complete JSON body that was parsed already, as its event records it (the same as
+/// [`body`] gives, without parsing it again when it has to be walked).
+pub fn parsed_body(bytes: &[u8], parsed: &Value, secret: Option<&str>) -> RecordedBody {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| json_text(text, Some(parsed), secret))
+        .unwrap_or_else(|| RecordedBody::from_value(&json(parsed.clone(), secret)))
+}
+
+/// `text` as redacted JSON, `None` when it is not JSON. Masked in the text itself when no
+/// string in it has an escape (each string's text is then its value, so the masks land where
+/// they would in the parsed strings); else every string and key of the parsed body is masked.
+fn json_text(text: &str, parsed: Option<&Value>, secret: Option<&str>) -> Option<RecordedBody> {
+    let plain = !text.as_bytes().contains(&b'\\') && secret.is_none_or(|s| !s.contains('"'));
+    if plain {
+        return RecordedBody::from_json_text(&redact_text(text, secret));
+    }
+    let value = match parsed {
+        Some(value) => value.clone(),
+        None => serde_json::from_str(text).ok()?,
+    };
+    Some(RecordedBody::from_value(&json(value, secret)))
+}
+
+/// A body that was parsed already, every string and key redacted in place.
+fn json(mut value: Value, secret: Option<&str>) -> Value {
     redact_in_place(&mut value, secret);
     value
 }
@@ -235,7 +264,55 @@ mod tests {
         let raw = br#"{"model":"m","messages":[{"role":"user","content":"key sk-abcdefghijklmnop, Bearer tok.abc.defghij"}],"wt_AAAABBBBCCCCDDDD":1,"n":2.5,"ok":true,"none":null}"#;
         let (from_text, _) = body(raw, raw.len(), 4096, Some("tok.abc.defghij"));
         let parsed: Value = serde_json::from_slice(raw).unwrap();
-        assert_eq!(json(parsed, Some("tok.abc.defghij")), from_text);
+        assert_eq!(json(parsed, Some("tok.abc.defghij")), from_text.value());
+    }
+
+    /// Masks land where they land in the parsed strings whether the text is masked as it is
+    /// (no escapes) or through a `Value` (escapes: `\nsk-…` is a key after a line break).
+    #[test]
+    fn raw_and_parsed_bodies_are_masked_alike() {
+        let secret = Some("tok.abc.defghij");
+        for raw in [
+            r#"{"model":"m","messages":[{"role":"user","content":"key sk-abcdefghijklmnop, Bearer tok.abc.defghij"}],"wt_AAAABBBBCCCCDDDD":1}"#,
+            r#"{"content":"line one\nsk-abcdefghijklmnop and \"wt_AAAABBBBCCCCDDDD\""}"#,
+            r#"{"content":"\u0073k-abcdefghijklmnop","tab":"\tsk-abcdefghijklmnop"}"#,
+            r#"{ "spaced" : [ "sk-abcdefghijklmnop" , 1 , true , null ] }"#,
+            "{\"pretty\": {\n  \"key\": \"sk-abcdefghijklmnop\"\n}}",
+            r#"["ask-me anything", "task-1", "sk-short"]"#,
+        ] {
+            let parsed: Value = serde_json::from_str(raw).unwrap();
+            let expected = json(parsed.clone(), secret);
+            let (recorded, truncated) = body(raw.as_bytes(), raw.len(), 4096, secret);
+            assert!(!truncated);
+            assert_eq!(recorded.value(), expected, "{raw}");
+            assert_eq!(
+                parsed_body(raw.as_bytes(), &parsed, secret).value(),
+                expected
+            );
+            assert!(!recorded.as_str().contains('\n'), "{}", recorded.as_str());
+            assert!(
+                !recorded.as_str().contains("abcdefghijklmnop"),
+                "{}",
+                recorded.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn a_json_body_is_recorded_as_sent() {
+        let raw = br#"{"z":1,"a":{"b":2,"a":[1.50,"x"]}}"#;
+        let (recorded, _) = body(raw, raw.len(), 4096, None);
+        assert_eq!(recorded.as_str().as_bytes(), raw);
+    }
+
+    #[test]
+    fn every_key_prefix_starts_with_a_letter_the_scan_looks_for() {
+        for prefix in KEY_PREFIXES {
+            assert!(
+                matches!(prefix.as_bytes()[0] | 0x20, b's' | b'w' | b'b'),
+                "{prefix}"
+            );
+        }
     }
 
     #[test]
@@ -267,18 +344,21 @@ mod tests {
         let json = br#"{"messages":[{"content":"my key is sk-abcdefghijklmnop"}]}"#;
         let (body, truncated) = body(json, json.len(), 1024, None);
         assert!(!truncated);
-        assert_eq!(body["messages"][0]["content"], "my key is sk-[redacted]");
+        assert_eq!(
+            body.value()["messages"][0]["content"],
+            "my key is sk-[redacted]"
+        );
 
         let (cut, truncated) = super::body(json, json.len(), 10, None);
         assert!(truncated);
-        assert_eq!(cut, Value::String("{\"messages".into()));
+        assert_eq!(cut, RecordedBody::string("{\"messages"));
 
         let utf8 = "ééé".as_bytes();
         let (cut, truncated) = super::body(utf8, utf8.len(), 3, None);
         assert!(truncated);
-        assert_eq!(cut, Value::String("é".into()));
+        assert_eq!(cut, RecordedBody::string("é"));
 
         let (bin, _) = super::body(&[0xff, 0xfe, 0x00, 0x81], 4, 100, None);
-        assert_eq!(bin, Value::String("[binary body: 4 bytes]".into()));
+        assert_eq!(bin, RecordedBody::string("[binary body: 4 bytes]"));
     }
 }

@@ -196,8 +196,8 @@ mod tests {
             omitted: 1,
         });
         forked.request.body =
-            serde_json::json!({"z": 1, "a": [1.5, null, "x"], "m": {"b": 2, "a": 1}});
-        forked.response.body = Value::String("not json \u{e9}".into());
+            serde_json::json!({"z": 1, "a": [1.5, null, "x"], "m": {"b": 2, "a": 1}}).into();
+        forked.response.body = Value::String("not json \u{e9}".into()).into();
         for event in [plain, forked] {
             let mut direct = Vec::new();
             super::super::file_lines::write_session_start(&mut direct, &event).unwrap();

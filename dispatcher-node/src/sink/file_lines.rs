@@ -3,10 +3,11 @@
 //! The format is the one the sink always wrote through `serde_json::Value` objects, whose keys
 //! come out sorted: every struct here declares its fields in that order, and the two nested
 //! structs of the event whose own field order is not sorted (`usage`, `turn`) go through a
-//! `Value` so they stay byte for byte what they were.
+//! `Value` so they stay byte for byte what they were. Bodies are copied as the proxy recorded
+//! them (see [`RecordedBody`]).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use llm_proxy_core::event::{CacheStatus, Lineage, RequestEvent, Termination};
+use llm_proxy_core::event::{CacheStatus, Lineage, RecordedBody, RequestEvent, Termination};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -73,7 +74,7 @@ struct SessionStart<'a> {
 #[derive(Serialize)]
 struct Request<'a> {
     _meta: Meta<'a>,
-    body: &'a Value,
+    body: &'a RecordedBody,
     headers: &'a Map<String, Value>,
     lineage: &'a Option<String>,
     method: &'a str,
@@ -107,7 +108,7 @@ struct Timing {
 #[derive(Serialize)]
 struct Response<'a> {
     _meta: Meta<'a>,
-    body: &'a Value,
+    body: &'a RecordedBody,
     cache: CacheStatus,
     error_code: &'a Option<String>,
     finish_reason: &'a Option<String>,

@@ -29,9 +29,9 @@ fn time(at: DateTime<Utc>) -> Value {
     json!({"seconds": ms / 1000, "milliseconds": ms % 1000})
 }
 
-fn as_object(value: &Value) -> Value {
+fn as_object(value: Value) -> Value {
     match value {
-        Value::Object(_) => value.clone(),
+        Value::Object(_) => value,
         Value::Null => json!({}),
         other => json!({ "body": other }),
     }
@@ -60,7 +60,7 @@ pub fn helicone_log(event: &RequestEvent) -> Value {
     if let Some(token) = event.token_id {
         meta["Helicone-User-Id"] = json!(token.to_string());
     }
-    let mut response_json = as_object(&event.response.body);
+    let mut response_json = as_object(event.response.body.value());
     if response_json.get("usage").is_none() {
         if let (Some(usage), Some(obj)) = (&event.usage, response_json.as_object_mut()) {
             obj.insert(
@@ -73,7 +73,7 @@ pub fn helicone_log(event: &RequestEvent) -> Value {
             );
         }
     }
-    let mut request_json = as_object(&event.request.body);
+    let mut request_json = as_object(event.request.body.value());
     if request_json.get("model").is_none() {
         if let (Some(model), Some(obj)) = (&event.model, request_json.as_object_mut()) {
             obj.insert("model".to_owned(), json!(model));

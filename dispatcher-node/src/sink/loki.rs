@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn long_lines_are_cut_with_a_marker() {
         let mut event = sample_event();
-        event.request.body = json!("x".repeat(10_000));
+        event.request.body = json!("x".repeat(10_000)).into();
         let line = loki_line(&event, 3_000);
         assert!(line.len() <= 3_000, "{}", line.len());
         let parsed: Value = serde_json::from_str(&line).unwrap();

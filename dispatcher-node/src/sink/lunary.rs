@@ -84,8 +84,7 @@ fn params(body: &Value) -> Value {
     Value::Object(params)
 }
 
-fn user_id(event: &RequestEvent) -> Option<String> {
-    let body = &event.request.body;
+fn user_id(event: &RequestEvent, body: &Value) -> Option<String> {
     body.get("user")
         .or_else(|| body.get("safety_identifier"))
         .and_then(Value::as_str)
@@ -103,6 +102,8 @@ fn failed(event: &RequestEvent) -> bool {
 
 /// The two run events of one call.
 pub fn run_events(event: &RequestEvent) -> [Value; 2] {
+    let request = event.request.body.value();
+    let response = event.response.body.value();
     let run_id = event.id.to_string();
     let model = event.model.clone().unwrap_or_else(|| event.path.clone());
     let mut tags = vec![event.provider.clone()];
@@ -133,20 +134,18 @@ pub fn run_events(event: &RequestEvent) -> [Value; 2] {
         "parentRunId": null,
         "name": model,
         "timestamp": iso(event.occurred_at),
-        "input": input(&event.request.body),
-        "params": params(&event.request.body),
+        "input": input(&request),
+        "params": params(&request),
         "tags": tags,
         "metadata": metadata,
         "runtime": "llm-proxy",
     });
-    if let Some(user) = user_id(event) {
+    if let Some(user) = user_id(event, &request) {
         start["userId"] = json!(user);
     }
     let end_at = iso(end_time(event));
     let end = if failed(event) {
-        let message = event
-            .response
-            .body
+        let message = response
             .pointer("/error/message")
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -166,7 +165,7 @@ pub fn run_events(event: &RequestEvent) -> [Value; 2] {
             "event": "end",
             "runId": run_id,
             "timestamp": end_at,
-            "output": output(&event.response.body),
+            "output": output(&response),
             "tokensUsage": {
                 "prompt": usage.prompt_tokens.unwrap_or(0),
                 "completion": usage.completion_tokens.unwrap_or(0),

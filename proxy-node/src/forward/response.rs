@@ -20,7 +20,7 @@ use awc::ClientResponse;
 use bytes::Bytes;
 use futures_util::Stream;
 use llm_proxy_core::budget::DisconnectPolicy;
-use llm_proxy_core::event::{BodyRecord, CacheStatus, Termination};
+use llm_proxy_core::event::{BodyRecord, CacheStatus, RecordedBody, Termination};
 use llm_proxy_core::ErrorCode;
 use llm_proxy_platform::{ApiError, ErrorFlavor};
 use serde_json::{Map, Value};
@@ -86,8 +86,11 @@ impl Finisher {
                     let mut outcome = outcome;
                     let request = notes.estimate_from.take().unwrap_or_default();
                     let model = outcome.facts.model.clone().or(exchange.model.clone());
-                    outcome.facts.usage =
-                        Some(estimate(&request, &outcome.response.body, model.as_deref()));
+                    outcome.facts.usage = Some(estimate(
+                        &request,
+                        &outcome.response.body.value(),
+                        model.as_deref(),
+                    ));
                     finisher.metrics.usage_estimated();
                     finisher.record_now(exchange, outcome, notes, ended);
                 });
@@ -156,10 +159,10 @@ impl Capture {
         }
     }
 
-    pub(crate) fn finish(self, body_cap: usize) -> (ResponseFacts, Value, bool) {
+    pub(crate) fn finish(self, body_cap: usize) -> (ResponseFacts, RecordedBody, bool) {
         if let Some(parser) = self.sse {
             let summary = parser.finish();
-            let body = summary.record_body();
+            let body = RecordedBody::from_value(&summary.record_body());
             return (summary.facts, body, summary.text_truncated);
         }
         let whole = self.total == self.buf.len() && !self.buf.is_empty();
@@ -169,7 +172,9 @@ impl Capture {
         let facts = parsed.as_ref().map(facts_from_json).unwrap_or_default();
         match parsed {
             // The record is the same redacted JSON, without parsing the body a second time.
-            Some(json) if self.buf.len() <= body_cap => (facts, redact::json(json, None), false),
+            Some(json) if self.buf.len() <= body_cap => {
+                (facts, redact::parsed_body(&self.buf, &json, None), false)
+            }
             _ => {
                 let (body, truncated) = redact::body(&self.buf, self.total, body_cap, None);
                 (facts, body, truncated)
@@ -532,7 +537,7 @@ pub fn stream_back(
                 error_code: None,
                 response: BodyRecord {
                     headers: recorded_headers,
-                    body: Value::Null,
+                    body: RecordedBody::default(),
                     truncated: false,
                 },
                 facts: ResponseFacts::default(),

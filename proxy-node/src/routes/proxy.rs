@@ -9,7 +9,7 @@ use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::ConnectionType;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
-use llm_proxy_core::event::{BodyRecord, ClientInfo, Termination};
+use llm_proxy_core::event::{BodyRecord, ClientInfo, RecordedBody, Termination};
 use llm_proxy_platform::ApiError;
 use serde_json::{Map, Value};
 
@@ -252,9 +252,14 @@ async fn prepare(
 }
 
 /// The request body as its event records it; a body the policy parsed is not parsed again.
-fn record_body(body: &[u8], parsed: Option<&Value>, cap: usize, secret: &str) -> (Value, bool) {
+fn record_body(
+    body: &[u8],
+    parsed: Option<&Value>,
+    cap: usize,
+    secret: &str,
+) -> (RecordedBody, bool) {
     match parsed {
-        Some(json) if body.len() <= cap => (redact::json(json.clone(), Some(secret)), false),
+        Some(json) if body.len() <= cap => (redact::parsed_body(body, json, Some(secret)), false),
         _ => redact::body(body, body.len(), cap, Some(secret)),
     }
 }
@@ -313,7 +318,7 @@ pub(super) fn reject_with(
         error_code: Some(error.code.as_str().to_owned()),
         response: BodyRecord {
             headers: recorded,
-            body: error.body(),
+            body: RecordedBody::from_value(&error.body()),
             truncated: false,
         },
         facts: ResponseFacts::default(),

@@ -201,7 +201,7 @@ async fn claude_code_turns_continue_and_an_edited_prompt_forks() {
     assert_eq!(usage.prompt_tokens, Some(6 + 1811 + 14230));
     assert_eq!(usage.completion_tokens, Some(87));
     assert_eq!(usage.cached_tokens, Some(14230));
-    let recorded = &t1.response.body;
+    let recorded = t1.response.body.value();
     assert_eq!(
         recorded["content"],
         "I'll run the cart tests to see the failure."
@@ -323,8 +323,11 @@ async fn codex_sessions_and_the_responses_stream() {
         ),
         (Some(4210), Some(96), Some(4306), Some(3968))
     );
-    assert_eq!(e1.response.body["tool_calls"][0]["name"], "shell");
-    assert_eq!(e1.response.body["tool_calls"][0]["id"], "call_Qx7m2c1V9yT0");
+    assert_eq!(e1.response.body.value()["tool_calls"][0]["name"], "shell");
+    assert_eq!(
+        e1.response.body.value()["tool_calls"][0]["id"],
+        "call_Qx7m2c1V9yT0"
+    );
 
     let e2 = event(&events, "cx-2");
     assert_eq!(placed(e2), (2, Some("continuation"), Some(1)));
@@ -398,9 +401,12 @@ async fn openai_sdk_chat_stream_passes_through_byte_for_byte() {
     assert_eq!(placed(e), (1, Some("new"), None));
     assert_eq!(e.finish_reason.as_deref(), Some("tool_calls"));
     assert_eq!(e.usage.clone().unwrap().total_tokens, Some(99));
-    assert_eq!(e.response.body["tool_calls"][0]["name"], "order_status");
     assert_eq!(
-        e.response.body["tool_calls"][0]["input"],
+        e.response.body.value()["tool_calls"][0]["name"],
+        "order_status"
+    );
+    assert_eq!(
+        e.response.body.value()["tool_calls"][0]["input"],
         "{\"order_id\":\"1042\"}"
     );
     // The system message is the conversation's root; the turn is the user's question.

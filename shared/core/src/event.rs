@@ -229,13 +229,103 @@ pub struct ClientInfo {
 pub struct BodyRecord {
     pub headers: serde_json::Map<String, serde_json::Value>,
     /// JSON when the body parsed as JSON, else a string; streams are reassembled.
-    pub body: serde_json::Value,
+    pub body: RecordedBody,
     pub truncated: bool,
+}
+
+/// A recorded body as its JSON text: written once by the proxy and copied verbatim into the
+/// event, the stream entry, the spill and every sink's output, never turned into a tree on the
+/// way (a `Value` costs an allocation per key and string, and a walk per encode). Sinks that
+/// read inside it parse it with [`RecordedBody::value`]. Always one line (no raw newlines).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordedBody(Box<serde_json::value::RawValue>);
+
+impl RecordedBody {
+    /// JSON text as the client or provider sent it, when it is valid JSON; `None` otherwise.
+    /// Text with line breaks is re-encoded on one line (events are JSON lines).
+    pub fn from_json_text(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+            let value: serde_json::Value = serde_json::from_str(text).ok()?;
+            return Some(Self::from_value(&value));
+        }
+        serde_json::from_str::<Box<serde_json::value::RawValue>>(text)
+            .ok()
+            .map(Self)
+    }
+
+    /// A JSON string holding `text` (a body that is not JSON).
+    pub fn string(text: &str) -> Self {
+        Self::from_value(&serde_json::Value::String(text.to_owned()))
+    }
+
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        // A `Value` always encodes; the fallback is unreachable but keeps this total.
+        Self(
+            serde_json::value::to_raw_value(value)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The body parsed (`Null` if it somehow is not JSON).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.0.get() == "null"
+    }
+}
+
+impl Default for RecordedBody {
+    fn default() -> Self {
+        Self(serde_json::value::RawValue::NULL.to_owned())
+    }
+}
+
+impl PartialEq for RecordedBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.value() == other.value()
+    }
+}
+
+impl From<serde_json::Value> for RecordedBody {
+    fn from(value: serde_json::Value) -> Self {
+        Self::from_value(&value)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_body_is_copied_verbatim_and_always_on_one_line() {
+        let body = RecordedBody::from_json_text(r#"{"z": 1, "a": [1.50, "x"]}"#).unwrap();
+        let record = BodyRecord {
+            body,
+            ..BodyRecord::default()
+        };
+        let line = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            line,
+            r#"{"headers":{},"body":{"z": 1, "a": [1.50, "x"]},"truncated":false}"#
+        );
+        let back: BodyRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, record);
+
+        let pretty = RecordedBody::from_json_text("{\n  \"a\": \"x\\ny\"\r\n}").unwrap();
+        assert_eq!(pretty.as_str(), r#"{"a":"x\ny"}"#);
+        assert!(RecordedBody::from_json_text("{not json").is_none());
+        assert_eq!(RecordedBody::string("a \"b\"").as_str(), r#""a \"b\"""#);
+        assert!(RecordedBody::default().is_null());
+    }
 
     #[test]
     fn event_round_trips_through_json_with_the_contract_field_names() {

@@ -677,7 +677,7 @@ pub fn sample_event() -> RequestEvent {
         },
         request: BodyRecord {
             headers: serde_json::Map::new(),
-            body: json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+            body: json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).into(),
             truncated: false,
         },
         response: BodyRecord {
@@ -690,7 +690,8 @@ pub fn sample_event() -> RequestEvent {
                 "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-            }),
+            })
+            .into(),
             truncated: false,
         },
     }

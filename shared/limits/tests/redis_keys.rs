@@ -6,6 +6,7 @@
 use llm_proxy_limits::Admission;
 use llm_proxy_limits::{
     AdmissionMode, AdmissionRequest, LimitKeys, LimitsConfig, RedisAdmission, Verdict,
+    WINDOW_TRIM_PER_CALL,
 };
 use llm_proxy_testkit::redis_prefix::RedisPrefix;
 use uuid::Uuid;
@@ -108,6 +109,62 @@ async fn keys_expire() {
         "lifetime counter outlives the window: {used}"
     );
     let _: () = redis::cmd("PING").query_async(&mut con).await.unwrap();
+    prefix.cleanup().await.unwrap();
+}
+
+/// After a burst, everything it added expires at once: each admission removes a bounded number
+/// of expired entries (no single call pays for all of them) and counts none of them.
+#[tokio::test]
+async fn expired_window_entries_leave_a_bounded_number_per_call_and_never_count() {
+    let prefix = RedisPrefix::unique();
+    let admission = node(&prefix);
+    let req = AdmissionRequest {
+        token_rpm: Some(3),
+        project_rpm: None,
+        ..limited()
+    };
+    let window = admission.keys().token_window(req.project_id, req.token_id);
+    let client = redis::Client::open(prefix.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let stale = 2 * WINDOW_TRIM_PER_CALL + 10;
+    let mut seed = redis::cmd("ZADD");
+    seed.arg(&window);
+    for i in 1..=stale {
+        seed.arg(i).arg(format!("old-{i}"));
+    }
+    let _: () = seed.query_async(&mut con).await.unwrap();
+    let zcard = |con: redis::aio::MultiplexedConnection| {
+        let window = window.clone();
+        async move {
+            let mut con = con;
+            redis::cmd("ZCARD")
+                .arg(window)
+                .query_async::<usize>(&mut con)
+                .await
+                .unwrap()
+        }
+    };
+
+    let mut left = stale;
+    for remaining in [2, 1, 0] {
+        let d = admission.admit(&req).await.unwrap();
+        assert!(d.is_admitted(), "{d:?}");
+        assert_eq!(
+            d.rate.unwrap().remaining,
+            remaining,
+            "expired entries counted"
+        );
+        left -= left.min(WINDOW_TRIM_PER_CALL);
+        assert_eq!(zcard(con.clone()).await, left + 3 - remaining as usize);
+    }
+    let refused = admission.admit(&req).await.unwrap();
+    assert_eq!(
+        refused.verdict,
+        Verdict::RateLimited {
+            scope: llm_proxy_limits::Scope::Token
+        }
+    );
+    assert_eq!(zcard(con.clone()).await, 3);
     prefix.cleanup().await.unwrap();
 }
 

@@ -25,6 +25,9 @@ const EXTEND_LUA: &str = concat!(include_str!("budget.lua"), include_str!("exten
 const SETTLE_LUA: &str = concat!(include_str!("budget.lua"), include_str!("settle.lua"));
 
 /// `-1` for "no limit", the way the scripts take it.
+/// Expired entries one admission removes from a rate window at most (admit.lua says why).
+pub const WINDOW_TRIM_PER_CALL: usize = 256;
+
 fn limit_arg(v: Option<u64>) -> i64 {
     v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
 }
@@ -172,6 +175,7 @@ impl RedisAdmission {
                 None => invocation.arg(0).arg(-1).arg(-1).arg(0).arg(0).arg(1),
             };
         }
+        invocation.arg(WINDOW_TRIM_PER_CALL);
         let mut conn = self.conn.get()?;
         let values: Vec<i64> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })

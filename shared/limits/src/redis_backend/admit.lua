@@ -13,11 +13,16 @@
 -- ARGV[13] token budget applies (1/0)  ARGV[14] max tokens (-1)  ARGV[15] max cost (-1)
 -- ARGV[16] spent tokens per the ledger (seed)  ARGV[17] spent cost (seed)  ARGV[18] TTL
 -- ARGV[19..24] the same for the project budget
+-- ARGV[25] expired window entries removed per window and call at most
 --
 -- Returns {status, used, t_count, t_reset_us, p_count, p_reset_us, retry_us, granted_output,
 -- tb_tokens, tb_cost, pb_tokens, pb_cost}; status 0 admitted, 1 quota exceeded, 2 token rate,
 -- 3 project rate, 4 token budget, 5 project budget; -1 means "not evaluated".
 -- A rejected request writes nothing (trimming expired entries is not counting).
+--
+-- Expired entries leave a window a bounded number per call: after a burst, everything it added
+-- expires within one window, and removing it all in the next call held Redis (and every
+-- node's admissions) for ~10 ms per 40,000 entries. The counts below skip what is left.
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -28,6 +33,7 @@ local project_rpm = tonumber(ARGV[4])
 local window = tonumber(ARGV[5])
 local member = ARGV[6]
 local counter_ttl = tonumber(ARGV[7])
+local trim_max = tonumber(ARGV[25])
 
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if seed > used then
@@ -63,20 +69,27 @@ for i, b in ipairs(budgets) do
   end
 end
 
--- Trims a window; returns count, reset_us (oldest leaves) and retry_us (0 when not full).
+-- Trims a window (at most trim_max entries); returns the live count, reset_us (oldest live
+-- entry leaves) and retry_us (0 when not full). Live entries are the ranks from `expired` on.
 local function check(key, limit)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCARD', key)
+  local expired = redis.call('ZCOUNT', key, '-inf', now - window)
+  if expired > 0 then
+    local trim = math.min(expired, trim_max)
+    redis.call('ZREMRANGEBYRANK', key, 0, trim - 1)
+    expired = expired - trim
+  end
+  local count = redis.call('ZCARD', key) - expired
   local reset = 0
   if count > 0 then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local oldest = redis.call('ZRANGE', key, expired, expired, 'WITHSCORES')
     reset = tonumber(oldest[2]) + window - now
   end
   if count < limit then
     return count, reset, 0
   end
   local retry = window
-  local leaving = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  local leaving = expired + count - limit
+  leaving = redis.call('ZRANGE', key, leaving, leaving, 'WITHSCORES')
   if leaving[2] then
     retry = tonumber(leaving[2]) + window - now
   end

@@ -4,5 +4,5 @@ mod admission;
 mod keys;
 mod per_thread;
 
-pub use admission::RedisAdmission;
+pub use admission::{RedisAdmission, WINDOW_TRIM_PER_CALL};
 pub use keys::LimitKeys;

@@ -173,17 +173,15 @@ impl FileSink {
             };
             let io = |e: std::io::Error| io_error(&path, e);
             let encode = |e: serde_json::Error| SinkError::permanent(format!("cannot encode: {e}"));
-            let file = if target.is_one_shot() {
-                let (mut file, empty) = open_one_shot(&path).map_err(io)?;
-                let lines = encode_lines(self.layout, &batch, empty).map_err(encode)?;
-                file.write_all(&lines).map_err(io)?;
-                file
+            // A cached handle is duplicated: the copy is written and synced, the cache keeps its own.
+            let (mut file, empty) = if target.is_one_shot() {
+                open_one_shot(&path).map_err(io)?
             } else {
-                let (file, empty) = state.handles.get(&path).map_err(io)?;
-                let lines = encode_lines(self.layout, &batch, empty).map_err(encode)?;
-                file.write_all(&lines).map_err(io)?;
-                file.try_clone().map_err(io)?
+                let (cached, empty) = state.handles.get(&path).map_err(io)?;
+                (cached.try_clone().map_err(io)?, empty)
             };
+            let lines = encode_lines(self.layout, &batch, empty).map_err(encode)?;
+            file.write_all(&lines).map_err(io)?;
             written.push((file, batch));
         }
         let (files, batches): (Vec<File>, Vec<Vec<&RequestEvent>>) = written.into_iter().unzip();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_proxy_platform::settings::SinkScheduling;
 use llm_proxy_platform::Settings;
 use tokio::sync::watch;
 
@@ -53,9 +54,12 @@ impl RedisDispatcher {
         for (spec, config) in loops {
             let stop_rx = stop_rx.clone();
             let sink_metrics = metrics.sink(spec.name);
-            running.push(sink_thread::spawn(spec, move |sink| {
-                run_sink_loop(sink, config, sink_metrics, stop_rx)
-            }));
+            // A dispatcher node runs nothing else that its sinks should yield to.
+            running.push(sink_thread::spawn(
+                spec,
+                SinkScheduling::Normal,
+                move |sink| run_sink_loop(sink, config, sink_metrics, stop_rx),
+            ));
         }
         Self { stop, running }
     }

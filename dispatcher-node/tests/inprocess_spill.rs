@@ -17,6 +17,7 @@ use dispatcher_node::{
     InProcessConfig, InProcessDispatcher, Metrics, SharedEvent, Sink, SinkError, SinkSpec,
 };
 use llm_proxy_core::event::RequestEvent;
+use llm_proxy_platform::settings::SinkScheduling;
 use llm_proxy_platform::spill::Spill;
 use llm_proxy_testkit::fake_sinks::sample_event;
 use tokio::sync::watch;
@@ -66,6 +67,7 @@ fn config(dir: &Path, capacity: usize, spill_max_bytes: u64) -> InProcessConfig 
         dlq_dir: dir.join("dlq"),
         spill_dir: dir.join("sink-spill"),
         spill_max_bytes,
+        scheduling: SinkScheduling::Normal,
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llm_proxy_core::event::RequestEvent;
+use llm_proxy_platform::settings::SinkScheduling;
 use llm_proxy_platform::Settings;
 use tokio::sync::{mpsc, watch};
 
@@ -85,6 +86,8 @@ pub struct InProcessConfig {
     pub spill_dir: PathBuf,
     /// Cap of each sink's spill.
     pub spill_max_bytes: u64,
+    /// Scheduling class of the sink threads.
+    pub scheduling: SinkScheduling,
 }
 
 impl InProcessConfig {
@@ -96,6 +99,7 @@ impl InProcessConfig {
             dlq_dir: settings.data_dir.join("dlq"),
             spill_dir: settings.data_dir.join("sink-spill"),
             spill_max_bytes: settings.events.spill_max_bytes,
+            scheduling: settings.dispatcher.sink_scheduling,
         }
     }
 }
@@ -133,9 +137,14 @@ impl InProcessDispatcher {
                 stop: stop_rx.clone(),
                 abandon: abandon_rx.clone(),
             };
-            running.push(sink_thread::spawn(spec, move |sink| async move {
-                queue_loop::run(&*sink, rx, &lane, &config, signals).await;
-            }));
+            let scheduling = config.scheduling;
+            running.push(sink_thread::spawn(
+                spec,
+                scheduling,
+                move |sink| async move {
+                    queue_loop::run(&*sink, rx, &lane, &config, signals).await;
+                },
+            ));
         }
         Self {
             sender: EventSender {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dispatch::{
     DispatcherSettings, FileLayout, FileSinkSettings, HeliconeSinkSettings, LokiSinkSettings,
-    LunarySinkSettings, SinksSettings, UsageSinkSettings,
+    LunarySinkSettings, SinkScheduling, SinksSettings, UsageSinkSettings,
 };
 pub use load::{LoadOptions, SettingsError, NON_SETTINGS_ENV_VARS};
 pub use providers::{AuthStyle, ProviderSettings};

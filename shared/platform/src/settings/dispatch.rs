@@ -33,6 +33,21 @@ pub struct DispatcherSettings {
     pub queue_capacity: usize,
     /// How often the pending/lag gauges are refreshed from Redis.
     pub stats_interval_ms: u64,
+    /// Embedded mode: how the sink threads (and their file and spill I/O) share the CPU with
+    /// the request workers of the same process.
+    pub sink_scheduling: SinkScheduling,
+}
+
+/// Scheduling class of the in-process sink threads (`llm-proxy up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkScheduling {
+    /// Linux `SCHED_IDLE`: a sink thread runs when a core has nothing else to run, so writing
+    /// events never delays a request; what it cannot write in time goes to its spill.
+    #[default]
+    Idle,
+    /// The same class as the request workers (the only choice off Linux).
+    Normal,
 }
 
 /// The sinks; each is enabled and configured on its own.
@@ -138,6 +153,7 @@ impl Default for DispatcherSettings {
             consumer_name: None,
             queue_capacity: 1_024,
             stats_interval_ms: 5_000,
+            sink_scheduling: SinkScheduling::default(),
         }
     }
 }
@@ -336,7 +352,7 @@ mod tests {
 
     use std::collections::HashMap;
 
-    use crate::settings::{LoadOptions, Settings};
+    use crate::settings::{LoadOptions, Settings, SinkScheduling};
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, crate::SettingsError> {
         Settings::load(LoadOptions {
@@ -369,6 +385,18 @@ mod tests {
         assert_eq!(s.events.shards, 4);
         assert_eq!(s.sinks.loki.max_line_bytes, 256 * 1024);
         assert!(!format!("{s:?}").contains("0b5e8c1e"));
+    }
+
+    #[test]
+    fn embedded_sinks_run_idle_unless_told_otherwise() {
+        assert_eq!(
+            load(&[]).unwrap().dispatcher.sink_scheduling,
+            SinkScheduling::Idle
+        );
+        let s = load(&[("LLM_PROXY_DISPATCHER__SINK_SCHEDULING", "normal")]).unwrap();
+        assert_eq!(s.dispatcher.sink_scheduling, SinkScheduling::Normal);
+        let err = load(&[("LLM_PROXY_DISPATCHER__SINK_SCHEDULING", "realtime")]).unwrap_err();
+        assert!(err.to_string().contains("sink_scheduling"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Embedded mode: the sink threads, and the blocking threads their I/O runs on, are
 //! `SCHED_IDLE` by default (they yield every core to the request workers) and keep the
-//! normal class when told to.
+//! normal class when told to, or when their spec keeps its priority (the usage ledger).
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
@@ -47,6 +47,7 @@ impl Sink for PolicyProbe {
 
 async fn policies_under(
     scheduling: SinkScheduling,
+    keeping_priority: bool,
 ) -> (ThreadSchedulePolicy, ThreadSchedulePolicy) {
     let dir = tempfile::tempdir().unwrap();
     let config = InProcessConfig {
@@ -64,9 +65,12 @@ async fn policies_under(
     };
     let seen: Seen = Arc::default();
     let sink_seen = Arc::clone(&seen);
-    let spec = SinkSpec::new("file", move || {
+    let mut spec = SinkSpec::new("file", move || {
         Ok(Box::new(PolicyProbe { seen: sink_seen }) as Box<dyn Sink>)
     });
+    if keeping_priority {
+        spec = spec.keeping_priority();
+    }
     let dispatcher = InProcessDispatcher::start(vec![spec], config, &Metrics::new());
     assert_eq!(
         dispatcher.sender().send_batch(vec![sample_event()]).await,
@@ -88,7 +92,7 @@ async fn policies_under(
 async fn sink_threads_are_idle_class_by_default() {
     let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     assert_eq!(
-        policies_under(SinkScheduling::default()).await,
+        policies_under(SinkScheduling::default(), false).await,
         (idle, idle)
     );
 }
@@ -96,7 +100,27 @@ async fn sink_threads_are_idle_class_by_default() {
 #[actix_rt::test]
 async fn normal_scheduling_leaves_the_sink_threads_alone() {
     let other = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
-    assert_eq!(policies_under(SinkScheduling::Normal).await, (other, other));
+    assert_eq!(
+        policies_under(SinkScheduling::Normal, false).await,
+        (other, other)
+    );
     // The test's own thread was never touched.
     assert_eq!(thread_schedule_policy().unwrap(), other);
+}
+
+#[actix_rt::test]
+async fn a_sink_keeping_its_priority_is_not_lowered() {
+    let other = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+    assert_eq!(
+        policies_under(SinkScheduling::Idle, true).await,
+        (other, other)
+    );
+}
+
+#[test]
+fn the_usage_ledger_keeps_its_priority_and_the_file_sink_does_not() {
+    let settings = Arc::new(llm_proxy_platform::Settings::default());
+    let spec = |name| dispatcher_node::sink::sink_spec(&settings, name).unwrap();
+    assert!(spec("usage").keeps_priority);
+    assert!(!spec("file").keeps_priority);
 }

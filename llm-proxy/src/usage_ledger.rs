@@ -11,8 +11,8 @@ use llm_proxy_store::DynStore;
 pub const NAME: &str = usage::NAME;
 
 /// The sink over the already open store, built on the dispatcher's arbiter thread like the
-/// others.
+/// others, but never at idle priority: budgets are enforced from this ledger.
 pub fn spec(store: DynStore, settings: &Settings) -> SinkSpec {
     let sink = UsageSink::new(store, settings);
-    SinkSpec::new(NAME, move || Ok(Box::new(sink) as Box<dyn Sink>))
+    SinkSpec::new(NAME, move || Ok(Box::new(sink) as Box<dyn Sink>)).keeping_priority()
 }

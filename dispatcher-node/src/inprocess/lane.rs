@@ -5,11 +5,17 @@
 //! first. Only the sink's own loop empties the spill, and it switches back to the queue under
 //! the same lock, once the spill is empty. Events are dropped (and counted) only when the spill
 //! is full as well.
+//!
+//! The sink's own thread may run at idle priority (`dispatcher.sink_scheduling`), so it never
+//! holds the lock itself: its spill reads and commits run on `io`, the runtime that started the
+//! lane, at the request workers' priority. Otherwise a starved sink thread holding the lock
+//! would stall `offer`, and with it the proxy's logging actor, whose queue would then overflow.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use llm_proxy_platform::spill::{Appended, ChunkEnd, Spill};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Mutex, Notify, OwnedMutexGuard};
 
@@ -62,9 +68,12 @@ pub struct Lane {
     /// Signalled after events went to the spill.
     pub wake: Arc<Notify>,
     pub metrics: SinkMetrics,
+    /// Where the sink's spill work runs; `None`: on the sink's own thread.
+    io: Option<Handle>,
 }
 
 impl Lane {
+    /// Call it on the runtime that should do the sink's spill work (see the module's comment).
     pub fn new(
         name: &'static str,
         tx: mpsc::Sender<SharedEvent>,
@@ -78,6 +87,24 @@ impl Lane {
             state: Arc::new(Mutex::new(state)),
             wake: Arc::new(Notify::new()),
             metrics,
+            io: Handle::try_current().ok(),
+        }
+    }
+
+    /// Runs `f` over the locked state on a blocking thread of `io`: the lock is taken and
+    /// released there, never on the sink's thread.
+    async fn with_state<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SpillState) -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let state = Arc::clone(&self.state);
+        let work = async move { blocking(state.lock_owned().await, f).await };
+        match &self.io {
+            Some(io) => io
+                .spawn(work)
+                .await
+                .map_err(|e| std::io::Error::other(format!("spill task failed: {e}")))?,
+            None => work.await,
         }
     }
 
@@ -104,7 +131,11 @@ impl Lane {
         let overflow = events[from..].to_vec();
         let count = overflow.len();
         let name = self.name;
-        let appended = tokio::task::spawn_blocking(move || append(state, &overflow)).await;
+        let appended = tokio::task::spawn_blocking(move || {
+            let mut state = state;
+            append(&mut state, &overflow)
+        })
+        .await;
         let (bytes, appended) = match appended {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
@@ -147,19 +178,16 @@ impl Lane {
     }
 
     /// The oldest spilled lines, up to `max_lines`; `None` when nothing is spilled (events go
-    /// to the queue again from now on) or when `queue` still holds events: those were queued
+    /// to the queue again from now on) or when the queue still holds events: those were queued
     /// before the spill began, so they go first. Checked under the lock `offer` takes, so an
     /// event cannot slip into the queue between the check and the read.
-    pub async fn read_spill(
-        &self,
-        max_lines: usize,
-        queue: &mpsc::Receiver<SharedEvent>,
-    ) -> std::io::Result<Option<Chunk>> {
-        let state = Arc::clone(&self.state).lock_owned().await;
-        if !state.spilling || !queue.is_empty() {
-            return Ok(None);
-        }
-        blocking(state, move |state| {
+    pub async fn read_spill(&self, max_lines: usize) -> std::io::Result<Option<Chunk>> {
+        let tx = self.tx.clone();
+        self.with_state(move |state| {
+            // Every permit back means nothing is queued.
+            if !state.spilling || tx.capacity() < tx.max_capacity() {
+                return Ok(None);
+            }
             let Some(spill) = state.spill.as_mut() else {
                 state.spilling = false;
                 return Ok(None);
@@ -176,9 +204,9 @@ impl Lane {
 
     /// Marks a chunk delivered. When that empties the spill, events go to the queue again.
     pub async fn commit(&self, end: ChunkEnd, replayed: usize) -> std::io::Result<()> {
-        let state = Arc::clone(&self.state).lock_owned().await;
         let name = self.name;
-        let bytes = blocking(state, move |state| {
+        let bytes = self
+            .with_state(move |state| {
             let Some(spill) = state.spill.as_mut() else {
                 return Ok(0);
             };
@@ -197,10 +225,9 @@ impl Lane {
 
     /// Puts events back in the spill (the dispatcher stopped before they were delivered).
     pub async fn spill_back(&self, events: Vec<SharedEvent>) -> usize {
-        let state = Arc::clone(&self.state).lock_owned().await;
         let count = events.len();
-        match tokio::task::spawn_blocking(move || append(state, &events)).await {
-            Ok(Ok((bytes, appended))) => {
+        match self.with_state(move |state| append(state, &events)).await {
+            Ok((bytes, appended)) => {
                 if let Some(bytes) = bytes {
                     self.metrics.spill_bytes.set(bytes as i64);
                 }
@@ -208,7 +235,8 @@ impl Lane {
                 self.metrics.dropped.inc_by(appended.dropped as u64);
                 appended.dropped
             }
-            _ => {
+            Err(e) => {
+                tracing::error!(sink = self.name, error = %e, dropped = count, "cannot write the sink's spill; events dropped");
                 self.metrics.dropped.inc_by(count as u64);
                 count
             }
@@ -232,7 +260,7 @@ async fn blocking<T: Send + 'static>(
 /// Encodes and appends, in order; from now on events go to the spill if any were written.
 /// Returns the spill's size on disk and what was kept.
 fn append(
-    mut state: OwnedMutexGuard<SpillState>,
+    state: &mut SpillState,
     events: &[SharedEvent],
 ) -> std::io::Result<(Option<u64>, Appended)> {
     let Some(spill) = state.spill.as_mut() else {
@@ -253,4 +281,49 @@ fn append(
     let bytes = spill.disk_bytes();
     state.spilling = !empty;
     Ok((Some(bytes), appended?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn the_sinks_spill_work_runs_on_the_runtime_that_started_the_lane() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill_dir = dir.path().to_path_buf();
+        let (lane_tx, lane_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // The starter keeps driving its runtime, as `llm-proxy up`'s main thread does.
+        let starter = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .thread_name("lane-starter")
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (tx, _rx) = mpsc::channel(4);
+                let state = SpillState::open(&spill_dir, 1 << 20, "file");
+                lane_tx
+                    .send(Lane::new("file", tx, state, Metrics::new().sink("file")))
+                    .unwrap();
+                let _ = stop_rx.await;
+            });
+        });
+        let lane = lane_rx.recv().unwrap();
+        // The sink's thread: another runtime, as an idle-priority sink thread would be.
+        let sink_thread = tokio::runtime::Builder::new_current_thread()
+            .thread_name("sink")
+            .enable_all()
+            .build()
+            .unwrap();
+        let ran_on = sink_thread
+            .block_on(lane.with_state(|_| Ok(std::thread::current().name().map(str::to_owned))))
+            .unwrap();
+        assert_eq!(ran_on.as_deref(), Some("lane-starter"));
+        stop_tx.send(()).unwrap();
+        starter.join().unwrap();
+    }
 }

@@ -137,7 +137,11 @@ impl InProcessDispatcher {
                 stop: stop_rx.clone(),
                 abandon: abandon_rx.clone(),
             };
-            let scheduling = config.scheduling;
+            let scheduling = if spec.keeps_priority {
+                SinkScheduling::Normal
+            } else {
+                config.scheduling
+            };
             running.push(sink_thread::spawn(
                 spec,
                 scheduling,

@@ -86,7 +86,7 @@ pub(super) async fn run(
             // Queue flushed; what is spilled stays on disk for the next start.
             return;
         }
-        match replay_chunk(sink, &rx, lane, config, &mut signals).await {
+        match replay_chunk(sink, lane, config, &mut signals).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
@@ -110,12 +110,11 @@ pub(super) async fn run(
 /// empty (its events are older than the spill's).
 async fn replay_chunk(
     sink: &dyn Sink,
-    queue: &mpsc::Receiver<SharedEvent>,
     lane: &Lane,
     config: &InProcessConfig,
     signals: &mut Signals,
 ) -> std::io::Result<bool> {
-    let Some((lines, end)) = lane.read_spill(config.batch_size.max(1), queue).await? else {
+    let Some((lines, end)) = lane.read_spill(config.batch_size.max(1)).await? else {
         return Ok(false);
     };
     let mut events = Vec::with_capacity(lines.len());

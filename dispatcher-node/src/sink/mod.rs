@@ -90,6 +90,10 @@ pub type SinkFactory = Box<dyn FnOnce() -> Result<Box<dyn Sink>, DispatcherError
 pub struct SinkSpec {
     pub name: &'static str,
     pub factory: SinkFactory,
+    /// Runs at the request workers' priority even when `dispatcher.sink_scheduling` lowers the
+    /// sinks: records that limits are enforced from (the usage ledger behind budgets) must not
+    /// starve, and so spill and drop, while the gateway is busy.
+    pub keeps_priority: bool,
 }
 
 impl std::fmt::Debug for SinkSpec {
@@ -108,7 +112,14 @@ impl SinkSpec {
         Self {
             name,
             factory: Box::new(factory),
+            keeps_priority: false,
         }
+    }
+
+    /// See [`SinkSpec::keeps_priority`].
+    pub fn keeping_priority(mut self) -> Self {
+        self.keeps_priority = true;
+        self
     }
 }
 
@@ -130,7 +141,8 @@ pub fn sink_spec(settings: &Arc<Settings>, name: &str) -> Result<SinkSpec, Dispa
         }),
         "usage" => SinkSpec::new("usage", move || {
             Ok(Box::new(UsageSink::from_settings(s)) as Box<dyn Sink>)
-        }),
+        })
+        .keeping_priority(),
         other => return Err(DispatcherError::UnknownSink(other.to_owned())),
     })
 }

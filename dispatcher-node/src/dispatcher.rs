@@ -58,7 +58,7 @@ impl RedisDispatcher {
             running.push(sink_thread::spawn(
                 spec,
                 SinkScheduling::Normal,
-                move |sink| run_sink_loop(sink, config, sink_metrics, stop_rx),
+                move |sink, _| run_sink_loop(sink, config, sink_metrics, stop_rx),
             ));
         }
         Self { stop, running }

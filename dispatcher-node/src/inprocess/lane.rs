@@ -91,6 +91,11 @@ impl Lane {
         }
     }
 
+    /// The spill's size on disk, as last written or read.
+    pub fn spill_bytes(&self) -> u64 {
+        u64::try_from(self.metrics.spill_bytes.get()).unwrap_or(0)
+    }
+
     /// Runs `f` over the locked state on a blocking thread of `io`: the lock is taken and
     /// released there, never on the sink's thread.
     async fn with_state<T: Send + 'static>(

@@ -145,8 +145,8 @@ impl InProcessDispatcher {
             running.push(sink_thread::spawn(
                 spec,
                 scheduling,
-                move |sink| async move {
-                    queue_loop::run(&*sink, rx, &lane, &config, signals).await;
+                move |sink, class| async move {
+                    queue_loop::run(&*sink, rx, &lane, &config, signals, &class).await;
                 },
             ));
         }

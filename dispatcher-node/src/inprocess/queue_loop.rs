@@ -13,6 +13,12 @@ use super::lane::Lane;
 use super::InProcessConfig;
 use crate::delivery::Delivery;
 use crate::sink::{SharedEvent, Sink};
+use crate::sink_thread::SinkClass;
+
+/// A lowered sink whose spill holds this fraction of its cap competes with the request workers
+/// until the spill is empty: far enough behind that the gateway has been busy for a while (a
+/// burst fits below it), early enough that it catches up before the spill fills and drops.
+const RAISE_AT_SPILL_FRACTION: u64 = 8;
 
 /// Shutdown's two steps: `stop` = deliver what is queued, then return; `abandon` = the
 /// deadline passed, stop waiting for the sink.
@@ -57,10 +63,13 @@ pub(super) async fn run(
     lane: &Lane,
     config: &InProcessConfig,
     mut signals: Signals,
+    class: &SinkClass,
 ) {
     let batch_size = config.batch_size.max(1);
     let mut buf = Vec::with_capacity(batch_size);
+    let raise_at = (config.spill_max_bytes / RAISE_AT_SPILL_FRACTION).max(1);
     loop {
+        class.keep_up(lane.spill_bytes(), raise_at);
         while buf.len() < batch_size {
             match rx.try_recv() {
                 Ok(event) => buf.push(event),

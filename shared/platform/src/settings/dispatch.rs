@@ -43,7 +43,8 @@ pub struct DispatcherSettings {
 #[serde(rename_all = "snake_case")]
 pub enum SinkScheduling {
     /// Linux `SCHED_IDLE`: a sink thread runs when a core has nothing else to run, so writing
-    /// events never delays a request; what it cannot write in time goes to its spill. The usage
+    /// events never delays a request; what it cannot write in time goes to its spill. A sink
+    /// whose spill is an eighth full runs in the normal class until it has caught up. The usage
     /// ledger is exempt (budgets are enforced from it), and so is the spill's own reading.
     #[default]
     Idle,

@@ -25,7 +25,8 @@ pub(crate) struct SinkThread {
     pub done: oneshot::Receiver<()>,
 }
 
-/// Builds the sink of `spec` on a new arbiter and runs `feed` with it there.
+/// Builds the sink of `spec` on a new arbiter and runs `feed` with it there, in `scheduling`
+/// unless the spec keeps its priority.
 pub(crate) fn spawn<F, Fut>(spec: SinkSpec, scheduling: SinkScheduling, feed: F) -> SinkThread
 where
     F: FnOnce(Box<dyn Sink>, SinkClass) -> Fut + Send + 'static,
@@ -33,7 +34,11 @@ where
 {
     let name = spec.name;
     let factory = spec.factory;
-    let class = SinkClass::new(scheduling);
+    let class = SinkClass::new(if spec.keeps_priority {
+        SinkScheduling::Normal
+    } else {
+        scheduling
+    });
     let arbiter = arbiter(name, &class);
     let (done_tx, done) = oneshot::channel();
     arbiter.spawn_fn(move || {
@@ -103,7 +108,7 @@ impl SinkClass {
     }
 
     /// Whether the sink's threads currently run at the workers' priority although lowered.
-    pub fn is_raised(&self) -> bool {
+    fn is_raised(&self) -> bool {
         self.inner.raised.load(Ordering::Relaxed)
     }
 

@@ -136,25 +136,10 @@ impl Lane {
         let overflow = events[from..].to_vec();
         let count = overflow.len();
         let name = self.name;
-        let appended = tokio::task::spawn_blocking(move || {
-            let mut state = state;
-            append(&mut state, &overflow)
-        })
-        .await;
-        let (bytes, appended) = match appended {
-            Ok(Ok(done)) => done,
-            Ok(Err(e)) => {
-                tracing::error!(sink = name, error = %e, dropped = count, "cannot write the sink's spill; events dropped");
-                (
-                    None,
-                    Appended {
-                        written: 0,
-                        dropped: count,
-                    },
-                )
-            }
+        let (bytes, appended) = match blocking(state, move |state| append(state, &overflow)).await {
+            Ok(done) => done,
             Err(e) => {
-                tracing::error!(sink = name, error = %e, dropped = count, "spill writer task failed; events dropped");
+                tracing::error!(sink = name, error = %e, dropped = count, "cannot write the sink's spill; events dropped");
                 (
                     None,
                     Appended {
@@ -212,17 +197,17 @@ impl Lane {
         let name = self.name;
         let bytes = self
             .with_state(move |state| {
-            let Some(spill) = state.spill.as_mut() else {
-                return Ok(0);
-            };
-            spill.commit(end)?;
-            if spill.is_empty() {
-                state.spilling = false;
-                tracing::info!(sink = name, dir = %state.dir.display(), "sink caught up: its spill is empty");
-            }
-            Ok(spill.disk_bytes())
-        })
-        .await?;
+                let Some(spill) = state.spill.as_mut() else {
+                    return Ok(0);
+                };
+                spill.commit(end)?;
+                if spill.is_empty() {
+                    state.spilling = false;
+                    tracing::info!(sink = name, dir = %state.dir.display(), "sink caught up: its spill is empty");
+                }
+                Ok(spill.disk_bytes())
+            })
+            .await?;
         self.metrics.spill_bytes.set(bytes as i64);
         self.metrics.replayed.inc_by(replayed as u64);
         Ok(())

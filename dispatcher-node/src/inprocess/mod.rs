@@ -137,11 +137,7 @@ impl InProcessDispatcher {
                 stop: stop_rx.clone(),
                 abandon: abandon_rx.clone(),
             };
-            let scheduling = if spec.keeps_priority {
-                SinkScheduling::Normal
-            } else {
-                config.scheduling
-            };
+            let scheduling = config.scheduling;
             running.push(sink_thread::spawn(
                 spec,
                 scheduling,

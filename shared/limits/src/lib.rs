@@ -69,7 +69,7 @@ pub use guarded::GuardedAdmission;
 pub use health::{AdmissionHealth, AdmissionMode};
 pub use llm_proxy_platform::settings::UnavailablePolicy;
 pub use memory::MemoryAdmission;
-pub use redis_backend::{LimitKeys, RedisAdmission, WINDOW_TRIM_PER_CALL};
+pub use redis_backend::{LimitKeys, RedisAdmission, ScopeKeys, WINDOW_TRIM_PER_CALL};
 
 /// One call per proxied request.
 #[async_trait]

@@ -96,14 +96,15 @@ async fn keys_expire() {
                 .unwrap()
         }
     };
-    let window = pttl(keys.token_window(req.project_id, req.token_id)).await;
+    let scope = keys.scope(req.project_id, req.token_id);
+    let window = pttl(scope.token_window()).await;
     assert!((1..=60_000).contains(&window), "token window pttl {window}");
-    let project = pttl(keys.project_window(req.project_id)).await;
+    let project = pttl(scope.project_window()).await;
     assert!(
         (1..=60_000).contains(&project),
         "project window pttl {project}"
     );
-    let used = pttl(keys.token_used(req.project_id, req.token_id)).await;
+    let used = pttl(scope.token_used()).await;
     assert!(
         used > 60_000,
         "lifetime counter outlives the window: {used}"
@@ -123,7 +124,10 @@ async fn expired_window_entries_leave_a_bounded_number_per_call_and_never_count(
         project_rpm: None,
         ..limited()
     };
-    let window = admission.keys().token_window(req.project_id, req.token_id);
+    let window = admission
+        .keys()
+        .scope(req.project_id, req.token_id)
+        .token_window();
     let client = redis::Client::open(prefix.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let stale = 2 * WINDOW_TRIM_PER_CALL + 10;

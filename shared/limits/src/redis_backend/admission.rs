@@ -32,6 +32,11 @@ fn limit_arg(v: Option<u64>) -> i64 {
     v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
+/// The period a budget key is named after; `none` for a scope without a budget.
+fn period(limit: Option<&BudgetLimit>) -> &str {
+    limit.map_or("none", |l| l.period.as_str())
+}
+
 fn signed_delta(actual: u64, reserved: u64) -> i128 {
     i128::from(actual) - i128::from(reserved)
 }
@@ -121,10 +126,10 @@ impl RedisAdmission {
         token: Option<&BudgetLimit>,
         project: Option<&BudgetLimit>,
     ) -> [String; 2] {
-        let period = |l: Option<&BudgetLimit>| l.map_or("none", |l| l.period.as_str()).to_owned();
+        let scope = self.keys.scope(project_id, token_id);
         [
-            self.keys.token_budget(project_id, token_id, &period(token)),
-            self.keys.project_budget(project_id, &period(project)),
+            scope.token_budget(period(token)),
+            scope.project_budget(period(project)),
         ]
     }
 
@@ -137,19 +142,14 @@ impl RedisAdmission {
             .clone()
             .filter(|a| a.applies())
             .unwrap_or_default();
-        let [token_budget, project_budget] = self.budget_keys(
-            req.project_id,
-            req.token_id,
-            ask.token.as_ref(),
-            ask.project.as_ref(),
-        );
+        let scope = self.keys.scope(req.project_id, req.token_id);
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(self.keys.token_used(req.project_id, req.token_id))
-            .key(self.keys.token_window(req.project_id, req.token_id))
-            .key(self.keys.project_window(req.project_id))
-            .key(token_budget)
-            .key(project_budget)
+            .key(scope.token_used())
+            .key(scope.token_window())
+            .key(scope.project_window())
+            .key(scope.token_budget(period(ask.token.as_ref())))
+            .key(scope.project_budget(period(ask.project.as_ref())))
             .arg(req.used)
             .arg(limit(req.max_requests))
             .arg(limit(req.token_rpm.map(u64::from)))
@@ -186,7 +186,7 @@ impl RedisAdmission {
 
 #[async_trait]
 impl Admission for RedisAdmission {
-    #[instrument(skip_all, fields(token_id = %req.token_id, project_id = %req.project_id))]
+    #[instrument(level = "debug", skip_all, fields(token_id = %req.token_id, project_id = %req.project_id))]
     async fn admit(&self, req: &AdmissionRequest) -> Result<Decision, LimitsError> {
         let outcome = self.check(req).await?;
         if outcome.status == Status::Admitted {
@@ -195,7 +195,7 @@ impl Admission for RedisAdmission {
         Ok(outcome.into_decision(req))
     }
 
-    #[instrument(skip_all, fields(token_id = %reservation.token_id, project_id = %reservation.project_id))]
+    #[instrument(level = "debug", skip_all, fields(token_id = %reservation.token_id, project_id = %reservation.project_id))]
     async fn settle(&self, reservation: &Reservation, actual: Spend) -> Result<(), LimitsError> {
         let r = reservation;
         let [token_key, project_key] = self.budget_keys(

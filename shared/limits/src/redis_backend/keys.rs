@@ -64,33 +64,56 @@ impl LimitKeys {
         format!("{{{project_id}}}")
     }
 
-    fn project_base(&self, project_id: Uuid) -> String {
-        format!("{}:rl:{}", self.prefix, Self::hash_tag(project_id))
+    /// The keys of one project and one of its tokens; an admission names five of them, so the
+    /// two bases are formatted once and each key is one concatenation.
+    pub fn scope(&self, project_id: Uuid, token_id: Uuid) -> ScopeKeys {
+        let mut uuid = Uuid::encode_buffer();
+        let project = [
+            self.prefix.as_str(),
+            ":rl:{",
+            project_id.hyphenated().encode_lower(&mut uuid),
+            "}",
+        ]
+        .concat();
+        let token = [
+            project.as_str(),
+            ":t:",
+            token_id.hyphenated().encode_lower(&mut uuid),
+        ]
+        .concat();
+        ScopeKeys { project, token }
+    }
+}
+
+/// Names the keys of one project (`{prefix}:rl:{<project_id>}`) and one of its tokens
+/// (`…:t:<token_id>`); see [`LimitKeys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeKeys {
+    project: String,
+    token: String,
+}
+
+impl ScopeKeys {
+    pub fn token_used(&self) -> String {
+        [self.token.as_str(), ":used"].concat()
     }
 
-    pub fn token_used(&self, project_id: Uuid, token_id: Uuid) -> String {
-        format!("{}:t:{token_id}:used", self.project_base(project_id))
+    pub fn token_window(&self) -> String {
+        [self.token.as_str(), ":rpm"].concat()
     }
 
-    pub fn token_window(&self, project_id: Uuid, token_id: Uuid) -> String {
-        format!("{}:t:{token_id}:rpm", self.project_base(project_id))
-    }
-
-    pub fn project_window(&self, project_id: Uuid) -> String {
-        format!("{}:rpm", self.project_base(project_id))
+    pub fn project_window(&self) -> String {
+        [self.project.as_str(), ":rpm"].concat()
     }
 
     /// `period` is `2026-11`, `life`, or `none` for a scope without a budget (the key is
     /// declared to the script but never touched).
-    pub fn token_budget(&self, project_id: Uuid, token_id: Uuid, period: &str) -> String {
-        format!(
-            "{}:t:{token_id}:budget:{period}",
-            self.project_base(project_id)
-        )
+    pub fn token_budget(&self, period: &str) -> String {
+        [self.token.as_str(), ":budget:", period].concat()
     }
 
-    pub fn project_budget(&self, project_id: Uuid, period: &str) -> String {
-        format!("{}:budget:{period}", self.project_base(project_id))
+    pub fn project_budget(&self, period: &str) -> String {
+        [self.project.as_str(), ":budget:", period].concat()
     }
 }
 
@@ -116,19 +139,24 @@ mod tests {
     fn keys_of_one_request_share_the_project_slot() {
         let keys = LimitKeys::new("llmp").unwrap();
         let (p, t) = (Uuid::new_v4(), Uuid::new_v4());
+        let scope = keys.scope(p, t);
         let all = [
-            keys.token_used(p, t),
-            keys.token_window(p, t),
-            keys.project_window(p),
-            keys.token_budget(p, t, "2026-11"),
-            keys.project_budget(p, "life"),
+            scope.token_used(),
+            scope.token_window(),
+            scope.project_window(),
+            scope.token_budget("2026-11"),
+            scope.project_budget("life"),
         ];
         for key in &all {
             assert!(key.starts_with("llmp:rl:{"), "{key}");
             assert_eq!(hashed_part(key), p.to_string());
         }
+        assert_eq!(all[0], format!("llmp:rl:{{{p}}}:t:{t}:used"));
+        assert_eq!(all[1], format!("llmp:rl:{{{p}}}:t:{t}:rpm"));
         assert_eq!(all[2], format!("llmp:rl:{{{p}}}:rpm"));
-        let other = keys.project_window(Uuid::new_v4());
+        assert_eq!(all[3], format!("llmp:rl:{{{p}}}:t:{t}:budget:2026-11"));
+        assert_eq!(all[4], format!("llmp:rl:{{{p}}}:budget:life"));
+        let other = keys.scope(Uuid::new_v4(), t).project_window();
         assert_ne!(hashed_part(&other), p.to_string());
     }
 

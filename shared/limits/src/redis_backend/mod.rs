@@ -5,4 +5,4 @@ mod keys;
 mod per_thread;
 
 pub use admission::{RedisAdmission, WINDOW_TRIM_PER_CALL};
-pub use keys::LimitKeys;
+pub use keys::{LimitKeys, ScopeKeys};
